@@ -1,0 +1,23 @@
+"""Alembic environment: runs migrations on an engine made like the job store's own."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from runner.db import make_engine
+from runner.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    """Run every pending migration in one transaction on the configured URL."""
+    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

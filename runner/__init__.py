@@ -1,0 +1,1 @@
+"""spoolscribe runner: spool protocol, job store, daemons and transcription."""

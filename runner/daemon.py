@@ -1,0 +1,183 @@
+"""The runner daemon: waits on the spool, claims one job at a time, heartbeats, reaps.
+
+``Runner.loop()`` claims and performs at most one job; ``Runner.run()`` is the only place that
+waits, handles signals and keeps the daemon alive (huey's consumer and rq's worker are the models).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from runner.models import JobStatus
+from runner.reaper import reap_abandoned, repair_spool
+from runner.settings import Settings
+from runner.spool import JobFileError, Spool
+from runner.store import JobStore, utcnow
+from runner.transcribe import Engine
+from runner.work import WorkContext, perform_job
+
+log = logging.getLogger(__name__)
+
+REAP_INTERVAL = 30.0  # seconds between two reaper passes of one runner
+
+
+def default_runner_name() -> str:
+    """``<hostname>-<pid>``: unique on one server."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class _Wake(FileSystemEventHandler):
+    """Wakes the runner when anything changes in the pending directory."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.event.set()
+
+
+class Runner:
+    """One runner daemon: a name, the store, the spool and a warm engine."""
+
+    def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Engine, name: str) -> None:
+        self.settings, self.store, self.spool, self.engine, self.name = settings, store, spool, engine, name
+        self.current: str | None = None
+        self.started_at = utcnow()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._signals = 0
+        self._context = WorkContext(settings, store, spool, engine, name, self._stop.is_set)
+
+    # -- one iteration ----------------------------------------------------------------------------
+
+    def loop(self) -> bool:
+        """Claim and perform at most one pending job; True if one was taken."""
+        for job_id in self.spool.pending():
+            if self._stop.is_set():
+                return False
+            path = self.spool.claim(job_id)
+            if path is None:
+                continue  # another runner won the rename
+            try:
+                job = self.spool.read(path)
+            except JobFileError as exc:
+                self.spool.quarantine(path, str(exc))
+                continue
+            if not self._claim_row(job):
+                continue
+            self.current = job.id
+            self._beat("busy")
+            log.info("runner %s: job %s claimed (%s)", self.name, job.id, job.original_name)
+            try:
+                outcome = perform_job(job, self._context)
+            finally:
+                self.current = None
+            if outcome in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+                self.spool.finish(job.id)
+            self._beat("idle")
+            return True
+        return False
+
+    def _claim_row(self, job) -> bool:
+        if self.store.claim(job.id, self.name, self.settings.lease_seconds):
+            return True
+        existing = self.store.get(job.id)
+        if existing is None:  # a job file delivered without its row: the file is the truth
+            self.store.add(job)
+            return self.store.claim(job.id, self.name, self.settings.lease_seconds)
+        if existing.status != JobStatus.QUEUED.value:  # cancelled (or ended) while pending
+            self.spool.finish(job.id)
+        return False
+
+    # -- the daemon ---------------------------------------------------------------------------------
+
+    def run(self, burst: bool = False) -> int:
+        """Work until stopped (SIGTERM/SIGINT) or, with ``burst``, until the queue is empty.
+
+        The first signal stops taking jobs and hands the current one back with its checkpoint;
+        a second one exits at once. Returns the process exit code.
+        """
+        self._install_signals()
+        if self.settings.nice:
+            os.nice(self.settings.nice)
+        self.engine.model()  # load the default model once, before the first job
+        observer = self._watch()
+        beating = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        beating.start()
+        log.info("runner %s: started (model %s, %d threads, pid %d)", self.name, self.settings.model,
+                 self.settings.effective_threads, os.getpid())
+        last_reap = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - last_reap >= REAP_INTERVAL:
+                    self._reap()
+                    last_reap = time.monotonic()
+                self._wake.clear()
+                if self.loop():
+                    continue
+                if burst:
+                    break
+                self._wake.wait(self.settings.rescan_interval)
+        finally:
+            self._stop.set()
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+            self._beat("stopped")
+            log.info("runner %s: stopped", self.name)
+        return 0
+
+    def _reap(self) -> None:
+        try:
+            reap_abandoned(self.store, self.spool, self.settings, self.name)
+            repair_spool(self.store, self.spool, self.name)
+            self.spool.sweep_tmp()
+        except Exception:  # the reaper must never take the runner down
+            log.exception("runner %s: reaper pass failed", self.name)
+
+    def _watch(self):
+        observer = Observer()
+        observer.schedule(_Wake(self._wake), str(self.spool.new), recursive=False)
+        try:
+            observer.start()
+        except OSError as exc:
+            log.warning("runner %s: cannot watch %s (%s); rescanning every %.0f s instead",
+                        self.name, self.spool.new, exc, self.settings.rescan_interval)
+            return None
+        return observer
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_interval):
+            job_id = self.current
+            try:
+                if job_id is not None:
+                    self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
+                self._beat("busy" if job_id else "idle")
+            except Exception:
+                log.exception("runner %s: heartbeat failed", self.name)
+
+    def _beat(self, state: str) -> None:
+        self.store.heartbeat(self.name, state, self.current, self.started_at)
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Only flags here: logging and database work are not safe inside a signal handler.
+        self._signals += 1
+        if self._signals > 1:
+            os._exit(128 + signum)
+        self._stop.set()
+        self._wake.set()

@@ -1,0 +1,107 @@
+"""A job's options: what to transcribe how, validated once wherever a job is made or read."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The language codes Whisper knows (faster_whisper.tokenizer._LANGUAGE_CODES, 100 codes). Kept here
+# so that the web tier can validate and list them without importing faster-whisper.
+LANGUAGES: tuple[str, ...] = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy", "da",
+    "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw", "he", "hi",
+    "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn", "ko", "la", "lb",
+    "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "ne", "nl", "nn",
+    "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si", "sk", "sl", "sn", "so", "sq",
+    "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl", "tr", "tt", "uk", "ur", "uz", "vi",
+    "yi", "yo", "zh", "yue",
+)  # fmt: skip
+TASKS: tuple[str, ...] = ("transcribe", "translate")
+FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json")
+MAX_TEXT_OPTION = 2000
+"""Longest initial prompt or hotwords, in characters (Whisper's prompt holds at most 224 tokens)."""
+
+
+class OptionsError(ValueError):
+    """An option value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How to transcribe one job.
+
+    ``language`` None means detect it; ``model`` None means the runner's default model;
+    ``formats`` is a non-empty subset of ``FORMATS`` in that order.
+    """
+
+    language: str | None = None
+    task: str = "transcribe"
+    model: str | None = None
+    formats: tuple[str, ...] = FORMATS
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    vad_filter: bool = True
+    word_timestamps: bool = True
+
+    def __post_init__(self) -> None:
+        language = (self.language or "").strip().lower()
+        if language in ("", "auto"):
+            object.__setattr__(self, "language", None)
+        elif language not in LANGUAGES:
+            raise OptionsError(f"unknown language {self.language!r}; use 'auto' or a code such as en, de, zh")
+        else:
+            object.__setattr__(self, "language", language)
+        if self.task not in TASKS:
+            raise OptionsError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        object.__setattr__(self, "formats", parse_formats(self.formats))
+        for name in ("model", "initial_prompt", "hotwords"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise OptionsError(f"{name} must be text")
+            if isinstance(value, str):
+                value = value.strip() or None
+                if value is not None and len(value) > MAX_TEXT_OPTION:
+                    raise OptionsError(f"{name} is longer than {MAX_TEXT_OPTION} characters")
+                object.__setattr__(self, name, value)
+        for name in ("vad_filter", "word_timestamps"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionsError(f"{name} must be true or false")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobOptions:
+        """Build options from a dict (a job file, the database, an API request).
+
+        Raises:
+            OptionsError: an unknown key or an invalid value.
+        """
+        if not isinstance(data, Mapping):
+            raise OptionsError("options must be an object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise OptionsError(f"unknown option(s): {', '.join(sorted(map(str, unknown)))}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a JSON-ready dict (``formats`` as a list)."""
+        data = dataclasses.asdict(self)
+        data["formats"] = list(self.formats)
+        return data
+
+
+def parse_formats(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Turn ``"srt,txt"`` or ``["srt", "txt"]`` into ``("txt", "srt")`` (canonical order).
+
+    Raises:
+        OptionsError: an unknown format or none at all.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    wanted = {str(item).strip().lower() for item in items if str(item).strip()}
+    unknown = wanted - set(FORMATS)
+    if unknown:
+        raise OptionsError(f"unknown output format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}")
+    if not wanted:
+        raise OptionsError(f"choose at least one output format from {', '.join(FORMATS)}")
+    return tuple(fmt for fmt in FORMATS if fmt in wanted)

@@ -1,0 +1,142 @@
+"""Configuration: one frozen object, read once at the edge (the CLI or the web factory).
+
+Every field can be set by an environment variable named ``SPOOLSCRIBE_<FIELD>`` (upper case)
+or by a keyword override (the CLI passes its flags that way). Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SPOOLSCRIBE_"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable and the value."""
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "spoolscribe"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a spoolscribe process needs to know, fixed for the process's life.
+
+    Paths are absolute; durations are seconds; sizes are bytes.
+    """
+
+    home: Path = field(default_factory=_default_home)
+    """Data root: the spool, the outputs and (by default) the SQLite database live under it."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means ``sqlite:///<home>/spoolscribe.db``."""
+    model: str = "base"
+    """Default faster-whisper model: a name it downloads on first use, or a local CTranslate2 directory."""
+    device: str = "cpu"
+    """``cpu``, ``cuda`` or ``auto`` (passed to CTranslate2)."""
+    compute_type: str = ""
+    """CTranslate2 compute type; empty means ``int8`` on the CPU and ``default`` elsewhere."""
+    threads: int = 0
+    """CPU threads per runner for the model; 0 means all cores divided by ``runners`` (at least 1)."""
+    runners: int = 1
+    """How many runners share this machine (used only to derive ``threads``)."""
+    nice: int = 10
+    """Niceness a runner adds to itself so the web keeps its share of the CPUs."""
+    rescan_interval: float = 5.0
+    """Seconds between safety-net rescans of the pending directory (file events wake a runner sooner)."""
+    heartbeat_interval: float = 5.0
+    """Seconds between a runner's heartbeats; each extends the lease of its running job."""
+    lease_seconds: float = 60.0
+    """How long a claim stays valid without a heartbeat."""
+    max_attempts: int = 3
+    """Claims a job may have before it is failed as abandoned."""
+    progress_interval: float = 1.0
+    """Least seconds between two progress writes of one job (segments in between are batched)."""
+    model_cache_size: int = 2
+    """Loaded models a runner keeps warm at once (per-job model choice)."""
+    time_limit_factor: float = 4.0
+    """A job may run this many times its audio duration ..."""
+    time_limit_floor: float = 600.0
+    """... but never less than this many seconds, before it is stopped and failed."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / 'spoolscribe.db'}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``SPOOLSCRIBE_*`` variables, then apply non-None ``overrides``.
+
+        Raises:
+            SettingsError: a variable or override cannot be converted to its field's type.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if overrides.get(f.name) is not None:
+                raw, origin = overrides[f.name], f"--{f.name.replace('_', '-')}"
+            elif env.get(name, "") != "":
+                raw, origin = env[name], name
+            else:
+                continue
+            values[f.name] = _convert(raw, f.type, origin)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    @property
+    def effective_compute_type(self) -> str:
+        """The compute type to load models with (``int8`` on the CPU unless configured)."""
+        if self.compute_type:
+            return self.compute_type
+        return "int8" if self.device == "cpu" else "default"
+
+    @property
+    def effective_threads(self) -> int:
+        """CPU threads for one runner's model: configured, or cores divided by runners."""
+        if self.threads > 0:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.runners))
+
+    @property
+    def spool_dir(self) -> Path:
+        """The Maildir-shaped spool (``tmp/``, ``new/``, ``cur/``, ``media/``, ``bad/``)."""
+        return self.home / "spool"
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where each job's outputs go, one directory per job id."""
+        return self.home / "outputs"
+
+
+def _convert(raw: Any, type_name: Any, origin: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if type_name == "Path":
+            return Path(raw)
+        if type_name == "tuple[str, ...]":
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{origin} must be of type {type_name}, got {raw!r}") from None
+    return raw

@@ -1,0 +1,105 @@
+"""Speech recognition with faster-whisper: the only module that imports it.
+
+Engine types are turned into ``runner.transcript`` dataclasses at once, so nothing else in
+spoolscribe knows faster-whisper exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+from runner.media import SAMPLE_RATE
+from runner.options import JobOptions
+from runner.settings import Settings
+from runner.transcript import Segment, Word
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(Exception):
+    """A model could not be loaded; the message names it and says why."""
+
+
+@dataclass
+class Recognition:
+    """A transcription under way: the detected language and its probability, and a lazy
+    iterator of segments (each computed when asked for; times in seconds from the audio's start)."""
+
+    language: str
+    language_probability: float
+    segments: Iterator[Segment]
+
+
+class Engine:
+    """Loads faster-whisper models on first use and keeps the most recent few warm.
+
+    Models are identified by the name or directory given in the job's options or the settings.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: OrderedDict[str, WhisperModel] = OrderedDict()
+
+    def model(self, name: str | None = None) -> WhisperModel:
+        """The loaded model ``name`` (default: the configured model), loading it if needed.
+
+        Raises:
+            ModelError: the name is unknown, the download failed, or the directory is not a model.
+        """
+        name = name or self.settings.model
+        if name in self._models:
+            self._models.move_to_end(name)
+            return self._models[name]
+        log.info("loading model %s (%s, %s, %d threads)", name, self.settings.device,
+                 self.settings.effective_compute_type, self.settings.effective_threads)
+        try:
+            model = WhisperModel(
+                name,
+                device=self.settings.device,
+                compute_type=self.settings.effective_compute_type,
+                cpu_threads=self.settings.effective_threads,
+            )
+        except Exception as exc:  # faster-whisper raises many types (ValueError, OSError, hub errors)
+            raise ModelError(f"could not load model {name!r}: {exc}") from exc
+        self._models[name] = model
+        while len(self._models) > max(1, self.settings.model_cache_size):
+            evicted, _ = self._models.popitem(last=False)
+            log.info("unloading model %s", evicted)
+        return model
+
+    def recognise(self, samples: np.ndarray, options: JobOptions, start: float = 0.0,
+                  language: str | None = None) -> Recognition:
+        """Start transcribing ``samples`` (16 kHz mono float32) from ``start`` seconds.
+
+        Resuming slices the waveform at ``start`` and shifts the times back, rather than passing
+        faster-whisper's ``clip_timestamps``, because that option switches the VAD filter off.
+        ``language`` overrides the job's option (used when resuming, so the language detected on
+        the first attempt is kept). Segments come out lazily, in order.
+
+        Raises:
+            ModelError: the job's model cannot be loaded.
+        """
+        model = self.model(options.model)
+        segments, info = model.transcribe(
+            samples[int(start * SAMPLE_RATE):],
+            language=language or options.language,
+            task=options.task,
+            initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords,
+            vad_filter=options.vad_filter,
+            word_timestamps=options.word_timestamps,
+        )
+        return Recognition(info.language, info.language_probability, _convert(segments, start))
+
+
+def _convert(segments, offset: float) -> Iterator[Segment]:
+    for s in segments:
+        words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word, float(w.probability))
+                      for w in (s.words or ()))
+        yield Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(), words)

@@ -1,0 +1,196 @@
+"""Performing one claimed job: decode, transcribe with checkpoints, write the outputs, end it.
+
+Every way a job can end is decided here and recorded on the job with a message a person can act
+on; nothing a single job does can raise out of ``perform_job``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.media import MediaError, decode
+from runner.models import JobStatus, SegmentRecord
+from runner.outputs import output_paths, safe_stem, write_outputs
+from runner.settings import Settings
+from runner.spool import JobFile, Spool
+from runner.store import JobStore, SegmentRow
+from runner.transcribe import Engine, ModelError
+from runner.transcript import Segment, Transcript, Word
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """What a runner lends to each job it performs."""
+
+    settings: Settings
+    store: JobStore
+    spool: Spool
+    engine: Engine
+    runner: str
+    stop_requested: Callable[[], bool]
+    """True once the runner was asked to stop: the job is checkpointed and handed back."""
+
+
+class _Lost(Exception):
+    """The job stopped being ours (cancelled, or taken back after our lease expired)."""
+
+
+class _TimeLimit(Exception):
+    """The job ran past its time limit."""
+
+
+def time_limit(settings: Settings, duration: float) -> float:
+    """Seconds a job of ``duration`` seconds of audio may run: factor x duration, at least the floor."""
+    return max(settings.time_limit_floor, settings.time_limit_factor * duration)
+
+
+def _restore(records: list[SegmentRecord]) -> list[Segment]:
+    return [Segment(r.start, r.end, r.text, tuple(Word.from_dict(w) for w in r.words)) for r in records]
+
+
+def _row(index: int, segment: Segment) -> SegmentRow:
+    return SegmentRow(index, segment.start, segment.end, segment.text, [w.to_dict() for w in segment.words])
+
+
+def default_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
+    """``<home>/outputs/<job id>/<stem>.<format>`` for each of the job's formats."""
+    return output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id), job.options.formats)
+
+
+def perform_job(job: JobFile, ctx: WorkContext) -> str:
+    """Run a job this runner has claimed to its end; return what happened (a JobStatus value,
+    ``"handed back"`` or ``"lost"``). Never raises for a problem of the job's own."""
+    store, runner = ctx.store, ctx.runner
+    try:
+        return _perform(job, ctx)
+    except _Lost:
+        current = store.get(job.id)
+        log.info("runner %s: job %s is no longer ours (now %s)", runner, job.id, current and current.status)
+        return "lost"
+    except MediaError as exc:
+        return _fail(ctx, job, str(exc))
+    except ModelError as exc:
+        return _fail(ctx, job, f"{exc}; check SPOOLSCRIBE_MODEL or the job's model option")
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            return _fail(ctx, job, "no space left on device while writing the outputs; free some space and retry the job")
+        log.exception("runner %s: job %s: file error", runner, job.id)
+        return _fail(ctx, job, f"file error: {exc}")
+    except Exception as exc:  # a bug or an engine failure: the job fails, the runner goes on
+        log.exception("runner %s: job %s: unexpected error", runner, job.id)
+        return _fail(ctx, job, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _fail(ctx: WorkContext, job: JobFile, message: str) -> str:
+    log.warning("runner %s: job %s failed (%s)", ctx.runner, job.id, message)
+    ctx.store.finish(job.id, ctx.runner, JobStatus.FAILED, error=message)
+    return JobStatus.FAILED.value
+
+
+def _perform(job: JobFile, ctx: WorkContext) -> str:
+    store, runner, settings = ctx.store, ctx.runner, ctx.settings
+    started = time.monotonic()
+    audio = decode(ctx.spool.media_path(job.media))
+    warnings = list(audio.warnings)
+    duration = audio.duration
+    limit = time_limit(settings, duration)
+    segments = _restore(store.segments(job.id))
+    resume_at = segments[-1].end if segments else 0.0
+    row = store.get(job.id)
+    if segments:
+        log.info("runner %s: job %s resumes at %.1f s of %.1f s", runner, job.id, resume_at, duration)
+    if not store.record_progress(job.id, runner, stage="transcribing", duration=duration, warnings=warnings,
+                                 processed_seconds=resume_at, progress=_share(resume_at, duration)):
+        raise _Lost()
+    recognition = ctx.engine.recognise(audio.samples, job.options, start=resume_at,
+                                       language=row.language if segments and row else None)
+    if not store.record_progress(job.id, runner, language=recognition.language,
+                                 language_probability=recognition.language_probability):
+        raise _Lost()
+    pending: list[SegmentRow] = []
+    last_write = time.monotonic()
+    outcome = JobStatus.SUCCEEDED.value
+    try:
+        for segment in recognition.segments:
+            pending.append(_row(len(segments), segment))
+            segments.append(segment)
+            if ctx.stop_requested():
+                outcome = "handed back"
+                break
+            if time.monotonic() - started > limit:
+                raise _TimeLimit()
+            if time.monotonic() - last_write >= settings.progress_interval:
+                _checkpoint(ctx, job, pending, segment.end, duration)
+                last_write = time.monotonic()
+    except _Lost:
+        pending.clear()
+        return _cancelled(ctx, job, segments, warnings, recognition.language, duration)
+    except _TimeLimit:
+        _checkpoint(ctx, job, pending, segments[-1].end, duration)
+        return _fail(ctx, job, f"stopped after {time.monotonic() - started:.0f} s: past the time limit of "
+                               f"{limit:.0f} s for {duration:.0f} s of audio (SPOOLSCRIBE_TIME_LIMIT_FACTOR, "
+                               "SPOOLSCRIBE_TIME_LIMIT_FLOOR)")
+    processed = segments[-1].end if segments else duration
+    try:
+        _checkpoint(ctx, job, pending, processed if outcome != JobStatus.SUCCEEDED.value else duration, duration)
+    except _Lost:
+        return _cancelled(ctx, job, segments, warnings, recognition.language, duration)
+    if outcome == "handed back":
+        _hand_back(ctx, job)
+        return outcome
+    if not segments:
+        warnings.append("no speech detected")
+    if not store.record_progress(job.id, runner, stage="writing", warnings=warnings):
+        raise _Lost()
+    transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
+    written = write_outputs(transcript, default_output_paths(settings, job), _metadata(job, settings))
+    if not store.finish(job.id, runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
+                        warnings=warnings, progress=1.0, processed_seconds=duration):
+        raise _Lost()
+    log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
+             runner, job.id, duration, time.monotonic() - started, len(segments))
+    return JobStatus.SUCCEEDED.value
+
+
+def _share(processed: float, duration: float) -> float:
+    return min(1.0, processed / duration) if duration > 0 else 1.0
+
+
+def _checkpoint(ctx: WorkContext, job: JobFile, pending: list[SegmentRow], processed: float, duration: float) -> None:
+    if not ctx.store.record_progress(job.id, ctx.runner, pending, processed_seconds=processed,
+                                     progress=_share(processed, duration)):
+        raise _Lost()
+    pending.clear()
+
+
+def _metadata(job: JobFile, settings: Settings) -> dict:
+    return {"job_id": job.id, "file": job.original_name, "model": job.options.model or settings.model,
+            "options": job.options.to_dict()}
+
+
+def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings: list[str],
+               language: str | None, duration: float) -> str:
+    """Keep the partial transcript of a job cancelled while it ran."""
+    current = ctx.store.get(job.id)
+    if current is None or current.status != JobStatus.CANCELLED.value:
+        raise _Lost()
+    transcript = Transcript(language, None, duration, tuple(segments))
+    written = write_outputs(transcript, default_output_paths(ctx.settings, job), _metadata(job, ctx.settings))
+    ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],
+                                     warnings=[*warnings, "cancelled: the transcript is partial"])
+    log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))
+    return JobStatus.CANCELLED.value
+
+
+def _hand_back(ctx: WorkContext, job: JobFile) -> None:
+    """Return a job to the queue with its checkpoint (the runner is stopping)."""
+    if ctx.store.release(job.id, ctx.runner):
+        ctx.spool.hand_back(job)
+        log.info("runner %s: job %s handed back to the queue", ctx.runner, job.id)

@@ -1,0 +1,1 @@
+"""spoolscribe web UI."""
