@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from runner.transcript import Segment, Transcript
+from runner.transcript import Segment, Transcript, round_ms, to_milliseconds
 
 
 def format_timestamp(seconds: float, decimal_marker: str) -> str:
@@ -22,7 +21,7 @@ def format_timestamp(seconds: float, decimal_marker: str) -> str:
     Rounds half up to whole milliseconds first, so the millisecond field is never 1000
     (59.9995 s gives ``00:01:00,000``). Hours grow past two digits when needed.
     """
-    millis = int((Decimal(repr(max(0.0, float(seconds)))) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    millis = to_milliseconds(seconds)
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
@@ -77,7 +76,7 @@ def transcript_document(transcript: Transcript, metadata: dict[str, Any]) -> dic
         "language_probability": (
             None if transcript.language_probability is None else round(transcript.language_probability, 4)
         ),
-        "duration": round(transcript.duration, 3),
+        "duration": round_ms(transcript.duration),
         "text": transcript.text,
         "segments": [segment.to_dict() for segment in transcript.segments],
     }

@@ -186,11 +186,11 @@ class Spool:
         media = data["media"]
         if not isinstance(media, str) or not media.startswith("media/"):
             raise JobFileError("media must be a path under media/")
+        if (self.root / media).is_symlink():
+            raise JobFileError(f"media path {media!r} is a symbolic link")
         resolved = (self.root / media).resolve()
         if resolved.parent != self.media.resolve() or not resolved.name.startswith(job_id):
             raise JobFileError(f"media path {media!r} points outside the spool's media directory")
-        if (self.root / media).is_symlink():
-            raise JobFileError(f"media path {media!r} is a symbolic link")
         try:
             options = JobOptions.from_dict(data["options"])
         except (OptionsError, TypeError) as exc:

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+
+def to_milliseconds(seconds: float) -> int:
+    """Whole milliseconds, rounded half up from the decimal value (59.9995 s gives 60000).
+
+    Every time written anywhere goes through this, so JSON, SRT and WebVTT always agree.
+    """
+    return int((Decimal(repr(max(0.0, float(seconds)))) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def round_ms(seconds: float) -> float:
+    """``seconds`` rounded to milliseconds as ``to_milliseconds`` does."""
+    return to_milliseconds(seconds) / 1000
 
 
 @dataclass(frozen=True)
@@ -18,7 +32,7 @@ class Word:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"start", "end", "word", "probability"}`` with times rounded to milliseconds."""
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "word": self.word,
+        return {"start": round_ms(self.start), "end": round_ms(self.end), "word": self.word,
                 "probability": round(self.probability, 4)}
 
     @classmethod
@@ -38,7 +52,7 @@ class Segment:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"start", "end", "text", "words": [...]}`` with times rounded to milliseconds."""
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
+        return {"start": round_ms(self.start), "end": round_ms(self.end), "text": self.text,
                 "words": [word.to_dict() for word in self.words]}
 
 

