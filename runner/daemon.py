@@ -22,12 +22,11 @@ from runner.reaper import reap_abandoned, repair_spool
 from runner.settings import Settings
 from runner.spool import JobFileError, Spool
 from runner.store import JobStore, utcnow
+from runner.submit import job_file_of
 from runner.transcribe import Engine
 from runner.work import WorkContext, perform_job
 
 log = logging.getLogger(__name__)
-
-REAP_INTERVAL = 30.0  # seconds between two reaper passes of one runner
 
 
 def default_runner_name() -> str:
@@ -55,6 +54,7 @@ class Runner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._signals = 0
+        self._stop_asked_at: float | None = None
         self._context = WorkContext(settings, store, spool, engine, name, self._stop.is_set)
 
     # -- one iteration ----------------------------------------------------------------------------
@@ -115,10 +115,11 @@ class Runner:
         beating.start()
         log.info("runner %s: started (model %s, %d threads, pid %d)", self.name, self.settings.model,
                  self.settings.effective_threads, os.getpid())
-        last_reap = 0.0
+        self._reap(starting=True)
+        last_reap = time.monotonic()
         try:
             while not self._stop.is_set():
-                if time.monotonic() - last_reap >= REAP_INTERVAL:
+                if time.monotonic() - last_reap >= self.settings.reap_interval:
                     self._reap()
                     last_reap = time.monotonic()
                 self._wake.clear()
@@ -136,9 +137,9 @@ class Runner:
             log.info("runner %s: stopped", self.name)
         return 0
 
-    def _reap(self) -> None:
+    def _reap(self, starting: bool = False) -> None:
         try:
-            reap_abandoned(self.store, self.spool, self.settings, self.name)
+            reap_abandoned(self.store, self.spool, self.settings, self.name, starting=starting)
             repair_spool(self.store, self.spool, self.name)
             self.spool.sweep_tmp()
         except Exception:  # the reaper must never take the runner down
@@ -156,14 +157,41 @@ class Runner:
         return observer
 
     def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_interval):
+        """Extend the current job's lease every few seconds (CTranslate2 releases the GIL while it
+        computes, so this thread runs even when the model keeps every core busy); after a stop
+        request, enforce ``stop_grace``."""
+        while True:
+            stopping = self._stop.wait(min(self.settings.heartbeat_interval, 1.0) if self._stop.is_set()
+                                       else self.settings.heartbeat_interval)
             job_id = self.current
+            if stopping and job_id is None:
+                return
             try:
+                if stopping:
+                    self._enforce_stop_grace(job_id)
+                    self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
+                    continue
                 if job_id is not None:
                     self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
                 self._beat("busy" if job_id else "idle")
             except Exception:
                 log.exception("runner %s: heartbeat failed", self.name)
+
+    def _enforce_stop_grace(self, job_id: str) -> None:
+        """Past the grace period, hand the job back from its last checkpoint and exit at once."""
+        if self._stop_asked_at is None:
+            self._stop_asked_at = time.monotonic()
+            log.info("runner %s: stopping; job %s will be handed back at its next segment", self.name, job_id)
+        if time.monotonic() - self._stop_asked_at < self.settings.stop_grace:
+            return
+        job = self.store.get(job_id)
+        if job is not None and self.store.release(job_id, self.name):
+            self.spool.hand_back(job_file_of(job))
+            log.warning("runner %s: job %s handed back from its last checkpoint (no segment boundary within %.0f s)",
+                        self.name, job_id, self.settings.stop_grace)
+        self._beat("stopped")
+        logging.shutdown()
+        os._exit(0)
 
     def _beat(self, state: str) -> None:
         self.store.heartbeat(self.name, state, self.current, self.started_at)

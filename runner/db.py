@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 
 from runner.settings import Settings
 
@@ -68,6 +71,20 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
 def _sqlite_on_begin(connection) -> None:
     immediate = connection.get_execution_options().get("immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+retry_when_busy = retry(
+    retry=retry_if_exception(_is_busy),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    stop=stop_after_attempt(6),
+    reraise=True,
+)
+"""Decorator: retry a short transaction that met "database is locked" even after the busy
+timeout (about 30 s), with exponential backoff, up to 6 tries; then the error propagates."""
 
 
 def alembic_config(url: str) -> Config:

@@ -23,10 +23,14 @@ REPAIR_GRACE_SECONDS = 60.0
 """A queued job's file may be missing from ``new/`` this long (a submission or claim in flight)."""
 
 
-def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: str) -> list[str]:
-    """Requeue or fail every running job whose lease has expired; return their ids."""
+def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: str, starting: bool = False) -> list[str]:
+    """Requeue or fail every running job whose lease has expired; return their ids.
+
+    With ``starting``, jobs still marked as held by ``reaper`` itself are taken back too: a runner
+    that starts under a name (systemd restarts ``runner@1`` as ``1``) knows its predecessor is dead.
+    """
     reaped = []
-    for job in store.expired_leases(utcnow()):
+    for job in store.expired_leases(utcnow(), held_by=reaper if starting else None):
         if job.attempts >= settings.max_attempts:
             message = f"abandoned after {job.attempts} attempts (last runner {job.runner})"
             if store.end_abandoned(job.id, job.runner, job.lease_expires_at, error=message):
@@ -35,7 +39,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
                 reaped.append(job.id)
         elif store.end_abandoned(job.id, job.runner, job.lease_expires_at):
             spool.hand_back(job_file_of(job))
-            log.warning("runner %s: job %s returned to the queue: lease of runner %s expired (attempt %d of %d)",
+            log.warning("runner %s: job %s returned to the queue: runner %s abandoned it (attempt %d of %d)",
                         reaper, job.id, job.runner, job.attempts, settings.max_attempts)
             reaped.append(job.id)
     return reaped

@@ -60,10 +60,33 @@ class Settings:
     """Least seconds between two progress writes of one job (segments in between are batched)."""
     model_cache_size: int = 2
     """Loaded models a runner keeps warm at once (per-job model choice)."""
+    reap_interval: float = 30.0
+    """Seconds between a runner's passes of the reaper (expired leases, spool repair)."""
+    stop_grace: float = 20.0
+    """After the first SIGTERM, seconds to reach a segment boundary before the job is handed back
+    from its last checkpoint and the runner exits (fits systemd's TimeoutStopSec=30)."""
     time_limit_factor: float = 4.0
     """A job may run this many times its audio duration ..."""
     time_limit_floor: float = 600.0
     """... but never less than this many seconds, before it is stopped and failed."""
+
+    # web
+    web_bind: str = "127.0.0.1:8080"
+    """Address the web listens on (``HOST:PORT``); anything but loopback without a token logs a warning."""
+    web_workers: int = 2
+    """Gunicorn worker processes of the web."""
+    web_threads: int = 4
+    """Threads per web worker (gunicorn's gthread worker: slow uploads do not block status polls)."""
+    web_token: str = field(default="", repr=False)
+    """Shared secret; when set, the API needs ``Authorization: Bearer <token>`` and the pages a login."""
+    web_secret_key: str = field(default="", repr=False)
+    """Key that signs the web's cookies; empty means one generated once into ``<home>/web-secret-key``."""
+    web_cookie_secure: bool = False
+    """Send cookies only over HTTPS (set it when a TLS proxy serves the web)."""
+    web_models: tuple[str, ...] = ()
+    """Models an upload may choose besides the runners' default (comma list; empty: default only)."""
+    max_upload_bytes: int = 2 * 1024**3
+    """Largest upload request the web accepts (bytes); larger ones get 413 and leave nothing behind."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -116,6 +139,42 @@ class Settings:
     def outputs_dir(self) -> Path:
         """Where each job's outputs go, one directory per job id."""
         return self.home / "outputs"
+
+    # inbox
+    inbox: str = ""
+    """The shared folder ``spoolscribe ingest`` watches, recursively; empty means ``<home>/inbox``."""
+    inbox_quiet: float = 5.0
+    """Seconds a file's size and modification time must stay unchanged before it becomes a job."""
+    inbox_close_quiet: float = 2.0
+    """The shorter quiet period once a writer closed the file (inotify's close-after-write event);
+    never longer than ``inbox_quiet``."""
+    inbox_polling: bool = False
+    """Watch by polling instead of inotify: for network filesystems (NFS, SMB/CIFS, FUSE mounts),
+    whose changes made by other machines inotify never reports."""
+    inbox_poll_interval: float = 2.0
+    """Seconds between two polls of the inbox tree when polling."""
+    inbox_rescan_interval: float = 60.0
+    """Seconds between two safety-net walks of the whole inbox tree (events and polls find files sooner)."""
+    inbox_extensions: tuple[str, ...] = (
+        "wav", "mp3", "m4a", "flac", "ogg", "oga", "opus", "aac", "wma", "amr", "aif", "aiff", "caf",
+        "mka", "webm", "mp4", "m4v", "mkv", "mov", "avi", "wmv", "mpg", "mpeg", "3gp",
+    )  # fmt: skip
+    """Extensions (without the dot, any case) of the files that become jobs; all others are ignored."""
+    inbox_formats: tuple[str, ...] = ("txt", "srt", "vtt", "json")
+    """Output formats of inbox jobs (a folder's ``.spoolscribe.toml`` may choose others)."""
+    inbox_outbox: str = ""
+    """Empty: results go next to the source file. Otherwise a directory where the results are
+    written in a tree that mirrors the inbox (runners need the same inbox and outbox settings)."""
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The absolute inbox directory (``inbox``, or ``<home>/inbox``)."""
+        return Path(self.inbox).expanduser().resolve() if self.inbox else self.home / "inbox"
+
+    @property
+    def outbox_dir(self) -> Path | None:
+        """The absolute outbox directory, or None when results go next to their source."""
+        return Path(self.inbox_outbox).expanduser().resolve() if self.inbox_outbox else None
 
 
 def _convert(raw: Any, type_name: Any, origin: str) -> Any:

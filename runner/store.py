@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from runner.db import write_engine
+from runner.db import retry_when_busy, write_engine
 from runner.models import Job, JobStatus, RunnerRecord, SegmentRecord
 from runner.spool import JobFile
 
@@ -83,9 +83,11 @@ class JobStore:
             query = select(SegmentRecord).where(SegmentRecord.job_id == job_id).order_by(SegmentRecord.index)
             return list(session.scalars(query))
 
-    def expired_leases(self, now: datetime) -> list[Job]:
-        """Running jobs whose lease ended before ``now``."""
-        query = select(Job).where(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)
+    def expired_leases(self, now: datetime, held_by: str | None = None) -> list[Job]:
+        """Running jobs whose lease ended before ``now``, and those held by runner ``held_by``
+        (a runner starting under a name finds that name's earlier jobs abandoned)."""
+        query = select(Job).where(Job.status == JobStatus.RUNNING.value,
+                                  or_(Job.lease_expires_at < now, Job.runner == held_by))
         with self._read() as session:
             return list(session.scalars(query))
 
@@ -102,6 +104,7 @@ class JobStore:
 
     # -- submission -------------------------------------------------------------------------------
 
+    @retry_when_busy
     def add(self, job_file: JobFile) -> Job:
         """Record a new queued job from its job file; return it."""
         job = Job(
@@ -147,6 +150,7 @@ class JobStore:
         """Push the lease of ``runner``'s running job to now + ``lease_seconds``; False if not held."""
         return self._update(self._owned(job_id, runner), lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
 
+    @retry_when_busy
     def record_progress(
         self, job_id: str, runner: str, segments: Sequence[SegmentRow] = (), **fields: Any
     ) -> bool:
@@ -199,11 +203,13 @@ class JobStore:
         """Update fields of a job that ended while its runner still worked (a cancelled job's outputs)."""
         return self._update((Job.id == job_id, Job.status.in_(FINISHED)), **fields)
 
+    @retry_when_busy
     def clear_segments(self, job_id: str) -> None:
         """Forget a job's persisted segments (before it is transcribed again from the start)."""
         with self._write.begin() as session:
             session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
 
+    @retry_when_busy
     def heartbeat(self, name: str, state: str, job_id: str | None, started_at: datetime) -> None:
         """Record that runner ``name`` is alive, in ``state``, working on ``job_id``."""
         now = utcnow()
@@ -260,6 +266,7 @@ class JobStore:
         self.clear_segments(job_id)
         return job
 
+    @retry_when_busy
     def delete(self, job_id: str, allowed: Iterable[str] = FINISHED) -> Job:
         """Delete a job's row (and its segments) if its status is in ``allowed``; return the old row.
 
@@ -279,6 +286,7 @@ class JobStore:
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    @retry_when_busy
     def _update(self, where: tuple[Any, ...], **values: Any) -> bool:
         with self._write.begin() as session:
             return session.execute(update(Job).where(*where).values(**values)).rowcount == 1

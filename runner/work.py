@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.media import MediaError, decode
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from runner.media import Audio, MediaError, decode
 from runner.models import JobStatus, SegmentRecord
 from runner.outputs import output_paths, safe_stem, write_outputs
 from runner.settings import Settings
@@ -36,6 +38,10 @@ class WorkContext:
     runner: str
     stop_requested: Callable[[], bool]
     """True once the runner was asked to stop: the job is checkpointed and handed back."""
+
+
+NEARLY_DONE = 0.9
+"""A runner asked to stop finishes a job that is this far through its audio instead of handing it back."""
 
 
 class _Lost(Exception):
@@ -79,8 +85,11 @@ def perform_job(job: JobFile, ctx: WorkContext) -> str:
     except ModelError as exc:
         return _fail(ctx, job, f"{exc}; check SPOOLSCRIBE_MODEL or the job's model option")
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return _fail(ctx, job, "no space left on device while writing the outputs; free some space and retry the job")
+        if exc.errno == errno.EFBIG:
+            return _fail(ctx, job, "an output file is larger than this system allows (file size limit); retry the job "
+                                   "after raising the limit")
         log.exception("runner %s: job %s: file error", runner, job.id)
         return _fail(ctx, job, f"file error: {exc}")
     except Exception as exc:  # a bug or an engine failure: the job fails, the runner goes on
@@ -97,7 +106,7 @@ def _fail(ctx: WorkContext, job: JobFile, message: str) -> str:
 def _perform(job: JobFile, ctx: WorkContext) -> str:
     store, runner, settings = ctx.store, ctx.runner, ctx.settings
     started = time.monotonic()
-    audio = decode(ctx.spool.media_path(job.media))
+    audio = _decode(ctx.spool.media_path(job.media))
     warnings = list(audio.warnings)
     duration = audio.duration
     limit = time_limit(settings, duration)
@@ -121,7 +130,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
         for segment in recognition.segments:
             pending.append(_row(len(segments), segment))
             segments.append(segment)
-            if ctx.stop_requested():
+            if ctx.stop_requested() and segment.end < NEARLY_DONE * duration:
                 outcome = "handed back"
                 break
             if time.monotonic() - started > limit:
@@ -157,6 +166,14 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
              runner, job.id, duration, time.monotonic() - started, len(segments))
     return JobStatus.SUCCEEDED.value
+
+
+@retry(retry=retry_if_exception_type(OSError), wait=wait_exponential(multiplier=0.5, max=4),
+       stop=stop_after_attempt(4), reraise=True)
+def _decode(path: Path) -> Audio:
+    """Decode, retrying a file that is briefly unreadable (an OSError, e.g. a share hiccup)
+    about 4 times over 3 s; a MediaError (the file itself is bad) fails at once."""
+    return decode(path)
 
 
 def _share(processed: float, duration: float) -> float:

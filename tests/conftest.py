@@ -114,4 +114,5 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (out / "cut.mp3").write_bytes(whole[: len(whole) // 2])
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "20", str(out / "silence.wav"))
     ffmpeg("-i", str(DATA / "jfk.flac"), "-t", "3", str(out / "jfk3.wav"))
+    ffmpeg("-stream_loop", "5", "-i", str(DATA / "sample.wav"), "-c", "copy", str(out / "long.wav"))  # 180 s
     return out

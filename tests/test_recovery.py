@@ -1,0 +1,126 @@
+"""Runners stopped, killed or overrun: no job lost, none done twice, work resumed from checkpoints."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+from conftest import wait_for
+from runner.submit import cancel
+
+FAST_REAP = {"SPOOLSCRIBE_LEASE_SECONDS": "4", "SPOOLSCRIBE_REAP_INTERVAL": "0.5"}
+
+
+def checkpointed(app, job_id: str, at_least: float = 20.0):
+    """Wait until the job is running with at least ``at_least`` seconds of audio checkpointed."""
+    def ready():
+        job = app.store.get(job_id)
+        return job.status == "running" and job.processed_seconds >= at_least and app.store.segments(job_id)
+    wait_for(ready, 120, interval=0.05, what=f"job {job_id} checkpointed past {at_least} s")
+    return app.store.get(job_id)
+
+
+def assert_complete_transcript(job) -> None:
+    """Segments in order, no overlap, no duplicated stretch, covering the audio to its end."""
+    document = json.loads(Path(next(p for p in job.outputs if p.endswith(".json"))).read_text())
+    segments = document["segments"]
+    assert segments, "no segments"
+    for before, after in zip(segments, segments[1:]):
+        assert after["start"] >= before["end"] - 0.01, (before, after)
+    assert segments[-1]["end"] > document["duration"] - 5
+    # long.wav is sample.wav six times: each 30 s stretch holds the same call, so each must have words.
+    for stretch in range(6):
+        words = [w for s in segments for w in s["words"] if stretch * 30 <= w["start"] < (stretch + 1) * 30]
+        assert len(words) > 40, f"stretch {stretch} has only {len(words)} words"
+
+
+def test_sigterm_hands_the_job_back_and_another_runner_finishes_it(media, cli, app, runners):
+    job_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    first = runners("first", "--threads", "1")
+    before = checkpointed(app, job_id)
+    stopped_at = time.monotonic()
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=10) == 0
+    assert time.monotonic() - stopped_at < 10
+    handed_back = app.store.get(job_id)
+    assert handed_back.status == "queued" and handed_back.lease_expires_at is None
+    assert app.spool.pending() == [job_id]
+    second = runners("second", "--burst")
+    assert second.wait(timeout=300) == 0
+    job = app.store.get(job_id)
+    assert job.status == "succeeded" and job.attempts == 2 and job.runner == "second"
+    log = second.log_path.read_text()
+    resumed_at = float(log.split(f"job {job_id} resumes at ")[1].split(" s")[0])
+    assert resumed_at >= before.processed_seconds
+    assert_complete_transcript(job)
+
+
+def test_a_killed_runners_job_is_reaped_and_resumed_from_its_checkpoint(media, cli, app, runners):
+    job_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    victim = runners("victim", "--threads", "1", extra_env=FAST_REAP)
+    checkpointed(app, job_id)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert app.store.get(job_id).status == "running"  # nobody told the database
+    rescuer = runners("rescuer", extra_env=FAST_REAP)
+    wait_for(lambda: app.store.get(job_id).status == "succeeded", 300, what="the rescued job to finish")
+    rescuer.terminate()
+    assert rescuer.wait(timeout=15) == 0
+    job = app.store.get(job_id)
+    assert job.attempts == 2 and job.runner == "rescuer"
+    log = rescuer.log_path.read_text()
+    assert f"job {job_id} returned to the queue: runner victim abandoned it (attempt 1 of 3)" in log
+    assert f"job {job_id} resumes at" in log
+    assert_complete_transcript(job)
+
+
+def test_a_job_abandoned_too_often_fails_with_the_reason(media, cli, app, runners):
+    job_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    settings = {**FAST_REAP, "SPOOLSCRIBE_MAX_ATTEMPTS": "1"}
+    victim = runners("victim", "--threads", "1", extra_env=settings)
+    checkpointed(app, job_id, at_least=1)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    runners("reaper", extra_env=settings)
+    wait_for(lambda: app.store.get(job_id).status == "failed", 60, what="the reaper to fail the job")
+    job = app.store.get(job_id)
+    assert job.error == "abandoned after 1 attempts (last runner victim)"
+    assert app.spool.pending() == [] and app.spool.claimed() == []
+
+
+def test_a_restarted_runner_takes_back_its_own_job_at_once(media, cli, app, runners):
+    job_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    victim = runners("runner-1", "--threads", "1")  # default lease: 60 s
+    checkpointed(app, job_id)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    restarted = runners("runner-1", "--burst")
+    assert restarted.wait(timeout=300) == 0  # long before the 60 s lease would have run out
+    job = app.store.get(job_id)
+    assert job.status == "succeeded" and job.attempts == 2
+
+
+def test_cancelling_a_running_job_keeps_the_partial_transcript(media, cli, app, runners):
+    long_id, short_id = cli("submit", str(media / "long.wav"), str(media / "jfk3.wav")).stdout.split()
+    runner = runners("worker", "--threads", "1")
+    checkpointed(app, long_id)
+    cancel(app.store, app.spool, long_id)
+    wait_for(lambda: app.store.get(short_id).status == "succeeded", 120, what="the next job to run")
+    job = app.store.get(long_id)
+    assert job.status == "cancelled" and job.error == "cancelled by request"
+    assert "cancelled: the transcript is partial" in job.warnings
+    document = json.loads(Path(next(p for p in job.outputs if p.endswith(".json"))).read_text())
+    assert 20 <= document["segments"][-1]["end"] < 170
+    assert runner.poll() is None
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_failed(media, cli, app):
+    job_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    ran = cli("runner", "--burst", extra_env={"SPOOLSCRIBE_TIME_LIMIT_FACTOR": "0.001",
+                                              "SPOOLSCRIBE_TIME_LIMIT_FLOOR": "0"})
+    assert ran.returncode == 0
+    job = app.store.get(job_id)
+    assert job.status == "failed"
+    assert job.error.startswith("stopped after") and "past the time limit of 0 s for 180 s of audio" in job.error
