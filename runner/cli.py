@@ -217,3 +217,6 @@ def db_upgrade(app: App) -> None:
     """Apply pending schema migrations (safe to run at any time)."""
     before, after = upgrade(app.settings)
     click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+main.add_command(__import__("webui.command", fromlist=["web"]).web)  # spoolscribe web

@@ -1,0 +1,129 @@
+"""The JSON API (documented in README, "Web API") and the health check.
+
+Every error is ``{"error": "..."}`` with its status (see ``webui.app``); jobs have the shape of
+``runner.jobview.job_to_dict``.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+
+from flask import Blueprint, Response, jsonify, request, send_file, url_for
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import BadRequest, Conflict, NotFound
+
+from runner.jobview import job_to_dict
+from runner.models import JobStatus
+from runner.options import FORMATS
+from runner.store import utcnow
+from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
+from webui.jobfiles import media_file, output_file
+from webui.present import ACTIVE, summarize
+from webui.services import services
+from webui.uploads import accept_uploads
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__)
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+TRANSCRIPT_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json"}
+
+
+@bp.get("/api/jobs")
+def list_jobs() -> Response:
+    """``?status=&limit=&before=``: jobs newest first, the counts per status, and ``next_before``
+    (the ``before`` of the next page, or null on the last page)."""
+    try:
+        limit = int(request.args.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    status, before = listing_filter(request.args)
+    store = services().store
+    jobs = store.list(status=status, limit=limit + 1, before=before)
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return jsonify(jobs=[job_to_dict(job) for job in jobs], counts=store.counts(),
+                   next_before=jobs[-1].id if more else None)
+
+
+@bp.post("/api/jobs")
+def create_job() -> tuple[Response, int, dict[str, str]]:
+    """Multipart upload: the media in ``file`` plus option fields; 201 with the job and a Location."""
+    job = accept_uploads(services(), one_file=True, form_csrf=False)[0]
+    log.info("web: job %s uploaded (%s)", job.id, job.original_name)
+    return jsonify(job_to_dict(job)), 201, {"Location": url_for("api.get_job", job_id=job.id)}
+
+
+@bp.get("/api/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    """One job."""
+    return jsonify(job_to_dict(find_job(services(), job_id)))
+
+
+@bp.get("/api/jobs/<job_id>/transcript.<fmt>")
+def transcript(job_id: str, fmt: str) -> Response:
+    """A finished job's output file as a UTF-8 download named after the original file."""
+    if fmt not in FORMATS:
+        raise NotFound(f"unknown transcript format {fmt!r}; use one of {', '.join(FORMATS)}")
+    svc = services()
+    job = find_job(svc, job_id)
+    if job.status in ACTIVE:
+        raise Conflict(f"job {job.id} is {job.status}; its transcript is ready when it has finished")
+    path = output_file(job, fmt, svc.settings)
+    if path is None:
+        asked = ", ".join(job.options.get("formats", []))
+        raise NotFound(f"job {job.id} has no {fmt} transcript (it is {job.status}; formats asked for: {asked})")
+    response = send_file(path, as_attachment=True, download_name=path.name, conditional=True, max_age=0)
+    response.content_type = f"{TRANSCRIPT_TYPES[fmt]}; charset=utf-8"
+    return response
+
+
+@bp.get("/api/jobs/<job_id>/media")
+def media(job_id: str) -> Response:
+    """The job's media as stored in the spool, with HTTP range support (the page's audio player)."""
+    svc = services()
+    job = find_job(svc, job_id)
+    path = media_file(job, svc.spool)
+    if path is None:
+        raise NotFound(f"the media of job {job.id} is no longer in the spool")
+    mimetype = mimetypes.guess_type(job.original_name)[0] or "application/octet-stream"
+    return send_file(path, mimetype=mimetype, conditional=True, max_age=0, download_name=job.original_name)
+
+
+@bp.post("/api/jobs/<job_id>/cancel")
+def cancel(job_id: str) -> Response:
+    """Cancel a queued or running job; 409 if it has ended."""
+    return jsonify(job_to_dict(cancel_job(services(), job_id)))
+
+
+@bp.post("/api/jobs/<job_id>/retry")
+def retry(job_id: str) -> Response:
+    """Queue a failed or cancelled job again; 409 otherwise."""
+    return jsonify(job_to_dict(retry_job(services(), job_id)))
+
+
+@bp.delete("/api/jobs/<job_id>")
+def delete(job_id: str) -> tuple[str, int]:
+    """Delete a finished job with its media and outputs; 204, or 409 while it is queued or running."""
+    job = delete_job(services(), job_id)
+    log.info("web: job %s deleted", job.id)
+    return "", 204
+
+
+@bp.get("/healthz")
+def health() -> Response | tuple[Response, int]:
+    """Database reachable, queue depth, and each runner's last heartbeat age (no login needed)."""
+    svc = services()
+    try:
+        summary = summarize(svc.store, svc.settings, utcnow())
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or type(exc).__name__
+        log.warning("web: health check: database unreachable (%s)", reason)
+        return jsonify(error=f"database unreachable: {reason}"), 503
+    return jsonify(status="ok", database="ok", queue_depth=summary.queue_depth,
+                   running=summary.counts[JobStatus.RUNNING.value], runners_alive=len(summary.alive),
+                   runners=[runner.to_dict() for runner in summary.runners])

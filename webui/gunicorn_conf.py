@@ -1,0 +1,43 @@
+"""Gunicorn settings of the web: ``gunicorn -c webui/gunicorn_conf.py 'webui:create_app()'``
+(or ``-c python:webui.gunicorn_conf`` when installed). ``spoolscribe web`` uses the same file.
+
+Values come from the ``SPOOLSCRIBE_*`` variables like every other setting (``SPOOLSCRIBE_WEB_BIND``,
+``SPOOLSCRIBE_WEB_WORKERS``, ``SPOOLSCRIBE_WEB_THREADS``); gunicorn's own flags given on its command
+line win over this file. The gthread worker keeps status polls answered while other threads
+stream long uploads; status requests only read SQLite, so a few threads per worker suffice.
+"""
+
+import logging
+
+from runner.cli import configure_logging
+from runner.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = [_settings.web_bind]
+workers = _settings.web_workers
+threads = _settings.web_threads
+worker_class = "gthread"
+timeout = 60  # seconds a worker may go silent towards the arbiter before it is restarted
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000  # recycle workers now and then (jittered), so no slow leak can grow
+max_requests_jitter = 500
+worker_tmp_dir = "/dev/shm"  # the workers' heartbeat files: never wait on a busy disk
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # no headers, so no credentials
+errorlog = "-"
+proc_name = "spoolscribe-web"
+
+
+def on_starting(server) -> None:
+    """Log through the same handler as the application (one line per event, to stderr)."""
+    if not logging.getLogger().handlers:
+        configure_logging(verbose=False)
+
+
+def when_ready(server) -> None:
+    """Warn once listening when the address is reachable beyond loopback without a token."""
+    from webui.auth import warn_if_exposed
+
+    warn_if_exposed(server.cfg.address, _settings)

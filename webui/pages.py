@@ -1,0 +1,122 @@
+"""The pages: jobs (live), upload, one job (transcript, downloads, actions). Server-rendered;
+``static/app.js`` only polls the live fragments and plays audio from a transcript line."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+
+from runner.models import Job, JobStatus
+from runner.options import FORMATS, LANGUAGES, TASKS
+from runner.store import utcnow
+from webui.actions import STATUSES, cancel_job, delete_job, find_job, listing_filter, retry_job
+from webui.jobfiles import media_file, output_file, transcript_lines
+from webui.present import ACTIVE
+from webui.services import services
+from webui.uploads import accept_uploads, allowed_models
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 50
+
+
+def _listing() -> dict:
+    status, before = listing_filter(request.args)
+    jobs = services().store.list(status=status, limit=PAGE_SIZE + 1, before=before)
+    return {"jobs": jobs[:PAGE_SIZE], "status": status or "", "before": before,
+            "next_before": jobs[PAGE_SIZE - 1].id if len(jobs) > PAGE_SIZE else None,
+            "now": utcnow(), "active": any(job.status in ACTIVE for job in jobs[:PAGE_SIZE])}
+
+
+@bp.get("/")
+def jobs() -> str:
+    """Jobs newest first, filterable by status, 50 a page; running jobs' progress updates live."""
+    return render_template("jobs.html", statuses=STATUSES, **_listing())
+
+
+@bp.get("/live/jobs")
+def live_jobs() -> Response:
+    """The jobs page's live parts (same query string as the page): ``{"html": {element id: HTML},
+    "active": bool}``."""
+    listing = _listing()
+    return jsonify(html={"summary": render_template("_summary.html"),
+                         "job-rows": render_template("_job_rows.html", **listing)},
+                   active=listing["active"])
+
+
+@bp.get("/upload")
+def upload_form() -> str:
+    """The upload form."""
+    return render_template("upload.html", languages=LANGUAGES, tasks=TASKS, formats=FORMATS,
+                           models=allowed_models(services().settings))
+
+
+@bp.post("/upload")
+def upload() -> Response:
+    """The form's post without JavaScript: every file of the form becomes a job (all or none)."""
+    jobs = accept_uploads(services(), one_file=False, form_csrf=True)
+    for job in jobs:
+        log.info("web: job %s uploaded (%s)", job.id, job.original_name)
+    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {', '.join(job.original_name for job in jobs)}")
+    return redirect(url_for("pages.jobs"))
+
+
+def _job_state(job: Job) -> dict:
+    svc = services()
+    return {"job": job, "now": utcnow(), "active": job.status in ACTIVE,
+            "downloads": [fmt for fmt in FORMATS if output_file(job, fmt, svc.settings) is not None]}
+
+
+@bp.get("/jobs/<job_id>")
+def job_page(job_id: str) -> str:
+    """One job: state, timings, attempts, error and warnings, transcript, downloads, actions."""
+    svc = services()
+    job = find_job(svc, job_id)
+    try:
+        lines = transcript_lines(job, svc.settings, svc.store)
+        transcript_error = None
+    except (OSError, ValueError) as exc:
+        lines, transcript_error = [], f"the transcript file cannot be read ({exc})"
+    return render_template("job.html", lines=lines, transcript_error=transcript_error,
+                           has_media=media_file(job, svc.spool) is not None, **_job_state(job))
+
+
+@bp.get("/live/jobs/<job_id>")
+def live_job(job_id: str) -> Response:
+    """The job page's live part: ``{"html": {"job-state": HTML}, "active": bool, "status": str}``."""
+    state = _job_state(find_job(services(), job_id))
+    return jsonify(html={"job-state": render_template("_job_state.html", **state)}, active=state["active"],
+                   status=state["job"].status)
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str) -> Response:
+    """Cancel, then back to the job page."""
+    was_running = find_job(services(), job_id).status == JobStatus.RUNNING.value
+    job = cancel_job(services(), job_id)
+    flash("Cancelled; the runner stops at its next segment and keeps the transcript so far." if was_running
+          else "Cancelled.")
+    return redirect(url_for("pages.job_page", job_id=job.id))
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry(job_id: str) -> Response:
+    """Queue again, then back to the job page."""
+    job = retry_job(services(), job_id)
+    flash("Queued again from the start.")
+    return redirect(url_for("pages.job_page", job_id=job.id))
+
+
+@bp.route("/jobs/<job_id>/delete", methods=["GET", "POST"])
+def delete(job_id: str) -> Response | str:
+    """GET asks for confirmation; POST deletes the job and its files."""
+    svc = services()
+    if request.method == "GET":
+        return render_template("delete.html", job=find_job(svc, job_id))
+    job = delete_job(svc, job_id)
+    log.info("web: job %s deleted", job.id)
+    flash(f"Deleted {job.original_name} and its files.")
+    return redirect(url_for("pages.jobs"))

@@ -1,0 +1,110 @@
+"""What the pages and the health check show, computed from the store: runner health, ETAs, and
+the small formatting helpers the templates use (clock times, ages, byte sizes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from runner.models import Job, JobStatus
+from runner.settings import Settings
+from runner.store import JobStore
+
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+STALE_HEARTBEATS = 3  # a runner silent for this many heartbeat intervals counts as gone
+MIN_STALE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class RunnerHealth:
+    """A runner as the web sees it: its last heartbeat's age in seconds and whether it is alive."""
+
+    name: str
+    state: str
+    job_id: str | None
+    heartbeat_age: float
+    alive: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: name, state, job_id, heartbeat_age_seconds, alive."""
+        return {"name": self.name, "state": self.state, "job_id": self.job_id,
+                "heartbeat_age_seconds": round(self.heartbeat_age, 1), "alive": self.alive}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The line at the top of every page: jobs per status and the runners' health."""
+
+    counts: dict[str, int]
+    runners: list[RunnerHealth]
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for a runner."""
+        return self.counts.get(JobStatus.QUEUED.value, 0)
+
+    @property
+    def alive(self) -> list[RunnerHealth]:
+        """The runners whose heartbeat is fresh."""
+        return [runner for runner in self.runners if runner.alive]
+
+
+def summarize(store: JobStore, settings: Settings, now: datetime) -> Summary:
+    """Counts per status and every known runner's health at ``now`` (naive UTC).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
+    """
+    stale_after = max(STALE_HEARTBEATS * settings.heartbeat_interval, MIN_STALE_SECONDS)
+    runners = []
+    for record in store.runners():
+        age = max(0.0, (now - record.heartbeat_at).total_seconds())
+        runners.append(RunnerHealth(record.name, record.state, record.job_id, age,
+                                    record.state != "stopped" and age <= stale_after))
+    return Summary(store.counts(), runners)
+
+
+def eta_seconds(job: Job, now: datetime) -> float | None:
+    """Seconds until a running job is done at its speed so far, or None when it cannot be told."""
+    if job.status != JobStatus.RUNNING.value or not job.duration or not job.started_at:
+        return None
+    elapsed = (now - job.started_at).total_seconds()
+    if job.processed_seconds <= 0 or elapsed <= 0:
+        return None
+    speed = job.processed_seconds / elapsed  # seconds of audio per second
+    return max(0.0, (job.duration - job.processed_seconds) / speed)
+
+
+def clock(seconds: float | None) -> str:
+    """``83.4`` -> ``"1:23"``, ``3723`` -> ``"1:02:03"``; None -> ``"–"``."""
+    if seconds is None:
+        return "–"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def age(seconds: float) -> str:
+    """A short age: ``"4 s"``, ``"3 min"``, ``"2 h"``, ``"5 d"``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def human_bytes(size: int) -> str:
+    """``2147483648`` -> ``"2.0 GiB"`` (binary units; ``"512 bytes"`` below 1 KiB)."""
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB")
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{size} bytes" if unit == 0 else f"{value:.1f} {units[unit]}"
+
+
+def when(moment: datetime | None) -> str:
+    """A stored naive-UTC time as ``2026-11-29 06:27:43 UTC`` (None -> ``"–"``)."""
+    return "–" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,56 @@
+"""Checking an upload for a decodable audio stream (PyAV) in a short-lived child process.
+
+FFmpeg parses untrusted bytes here; in a child, a crash or a hang in a demuxer cannot take a web
+worker down, and PyAV with its FFmpeg libraries and NumPy stays out of the workers' memory.
+Run as ``python -m webui.probe FILE``: exit 0 and ``{"duration": seconds|null}`` on stdout, or exit
+3 and the reason on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE_TIMEOUT = 60.0  # seconds
+REFUSED = 3  # exit status of the child for a file that is not usable media
+
+
+class MediaRefused(Exception):
+    """The upload has no decodable audio; the message says why, for the person who sent it."""
+
+
+def probe_upload(path: Path, timeout: float = PROBE_TIMEOUT) -> float | None:
+    """Probe ``path`` in a child process; return the declared audio duration in seconds (or None).
+
+    Raises:
+        MediaRefused: empty, not media, no audio stream, or the probe crashed or timed out.
+    """
+    try:
+        child = subprocess.run([sys.executable, "-I", "-m", "webui.probe", str(path)], capture_output=True,
+                               text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaRefused(f"the file could not be read as media within {timeout:.0f} s") from None
+    if child.returncode == 0:
+        return json.loads(child.stdout)["duration"]
+    if child.returncode == REFUSED:
+        raise MediaRefused(child.stdout.strip())
+    raise MediaRefused("the file could not be read as media (the decoder stopped with an error)")
+
+
+def main(argv: list[str]) -> int:
+    """The child's side: probe ``argv[1]`` with ``runner.media.probe``."""
+    from runner.media import MediaError, probe
+
+    try:
+        duration = probe(Path(argv[1]))
+    except MediaError as exc:
+        print(exc)
+        return REFUSED
+    print(json.dumps({"duration": duration}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,197 @@
+"""Receiving uploads: each file streams into the spool's ``tmp/`` (never whole in memory), is
+probed for audio, and is then delivered through the spool like any CLI submission.
+
+A request may carry at most ``max_upload_bytes`` of file data (plus ``FORM_OVERHEAD`` for the
+multipart framing and options): a declared ``Content-Length`` above it is refused before any byte is
+read, a file that grows past it while streaming is refused as soon as it does, and in every case of
+failure the temporary files are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.formparser import FormDataParser
+
+from runner.models import Job, JobSource
+from runner.options import JobOptions, OptionsError
+from runner.settings import Settings
+from runner.spool import MAX_NAME_CHARS, media_extension
+from runner.submit import submit_path
+from webui.auth import CSRF_HEADER, check_csrf
+from webui.present import human_bytes
+from webui.probe import MediaRefused, probe_upload
+from webui.services import Services
+
+FILE_FIELD = "file"
+TEXT_OPTIONS = ("language", "task", "model", "initial_prompt", "hotwords")
+FLAG_OPTIONS = ("vad_filter", "word_timestamps")
+OPTION_FIELDS = frozenset({*TEXT_OPTIONS, *FLAG_OPTIONS, "formats"})
+CSRF_FIELD = "csrf_token"
+FORM_OVERHEAD = 1 << 20  # bytes of a request beyond its files: boundaries, part headers, options
+MAX_FIELD_BYTES = 64 * 1024
+MAX_PARTS = 200
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def too_large(settings: Settings) -> str:
+    """The message of a 413: the limit and the setting that changes it."""
+    return (f"the upload is larger than this server accepts ({human_bytes(settings.max_upload_bytes)}, "
+            "SPOOLSCRIBE_MAX_UPLOAD_BYTES); nothing was kept")
+
+
+@dataclass(frozen=True)
+class Received:
+    """An uploaded file in the spool's ``tmp/``: its original name and its temporary path."""
+
+    name: str
+    path: Path
+
+
+class _CappedFile:
+    """The temporary file werkzeug's form parser writes a part into; refuses growth past ``limit``."""
+
+    def __init__(self, handle: BinaryIO, path: Path, limit: int, message: str) -> None:
+        self.handle, self.path, self.limit, self.message, self.size = handle, path, limit, message, 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise RequestEntityTooLarge(self.message)
+        return self.handle.write(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.handle.seek(offset, whence)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.handle.read(size)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def display_name(filename: str) -> str:
+    """The name to keep for a file: as sent, less any folder part a browser may add.
+
+    Raises:
+        werkzeug.exceptions.BadRequest: empty, too long, or containing NUL.
+    """
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name.strip() or "\0" in name or len(name) > MAX_NAME_CHARS:
+        raise BadRequest(f"unusable file name {filename[:80]!r}: it must be 1 to {MAX_NAME_CHARS} characters "
+                         "without NUL")
+    return name
+
+
+@contextmanager
+def _received(services: Services) -> Iterator[tuple[MultiDict, list[Received]]]:
+    """Parse this request's multipart body, files into the spool's ``tmp/``; yield (fields, files).
+    Every temporary file is removed on leaving (a delivered file is a hard link by then)."""
+    settings, temporary = services.settings, []  # the _CappedFile of every file part
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType(f"send the upload as multipart/form-data with the media in the field "
+                                   f"'{FILE_FIELD}' (got {request.mimetype or 'no content type'})")
+    request.max_content_length = settings.max_upload_bytes + FORM_OVERHEAD
+
+    def stream_factory(total_content_length, content_type, filename, content_length=None) -> _CappedFile:
+        fd, name = tempfile.mkstemp(dir=services.spool.tmp, prefix=".upload-",
+                                    suffix=media_extension(filename or ""))
+        temporary.append(_CappedFile(os.fdopen(fd, "w+b"), Path(name), settings.max_upload_bytes, too_large(settings)))
+        return temporary[-1]
+
+    parser = FormDataParser(stream_factory, max_form_memory_size=MAX_FIELD_BYTES, silent=False,
+                            max_form_parts=MAX_PARTS)
+    try:
+        try:
+            _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
+                                          request.mimetype_params)
+        except ValueError as exc:
+            raise BadRequest(f"malformed multipart body: {exc}") from None
+        unknown = set(files) - {FILE_FIELD}
+        if unknown:
+            raise BadRequest(f"unknown file field(s) {', '.join(sorted(unknown))}: send the media as '{FILE_FIELD}'")
+        received = [Received(display_name(storage.filename), storage.stream.path)
+                    for storage in files.getlist(FILE_FIELD) if storage.filename]
+        for part in temporary:
+            part.close()  # flushed, ready for the probe
+        yield form, received
+    finally:
+        for part in temporary:
+            part.close()
+            part.path.unlink(missing_ok=True)
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise BadRequest(f"{name} must be true or false, got {value!r}")
+
+
+def options_from_form(form: MultiDict, settings: Settings) -> JobOptions:
+    """Job options from form fields (names as in ``JobOptions``; ``formats`` a comma list or repeated).
+
+    Raises:
+        werkzeug.exceptions.BadRequest: an unknown field, an invalid value, or a model outside
+            the allow-list (``SPOOLSCRIBE_WEB_MODELS``).
+    """
+    unknown = set(form) - OPTION_FIELDS - {CSRF_FIELD}
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))}; the options are "
+                         f"{', '.join(sorted(OPTION_FIELDS))}")
+    values: dict[str, object] = {name: form[name] for name in TEXT_OPTIONS if name in form}
+    values.update({name: _flag(name, form[name]) for name in FLAG_OPTIONS if name in form})
+    if "formats" in form:
+        values["formats"] = ",".join(form.getlist("formats"))
+    model = str(values.get("model") or "").strip()
+    if model and model not in allowed_models(settings):
+        raise BadRequest(f"model {model!r} is not offered here; choose one of {', '.join(allowed_models(settings))} "
+                         "or leave it empty for the runners' default")
+    try:
+        return JobOptions(**values)  # type: ignore[arg-type]
+    except OptionsError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def allowed_models(settings: Settings) -> tuple[str, ...]:
+    """The models an upload may ask for: the default and ``SPOOLSCRIBE_WEB_MODELS``."""
+    return tuple(dict.fromkeys((settings.model, *settings.web_models)))
+
+
+def accept_uploads(services: Services, *, one_file: bool, form_csrf: bool) -> list[Job]:
+    """Receive the current request's upload(s) and queue one job per file, all or none.
+
+    ``one_file``: refuse more than one file (the API). ``form_csrf``: check the CSRF token of the
+    form field ``csrf_token`` (or the ``X-CSRF-Token`` header), for the page's form post.
+
+    Raises:
+        werkzeug.exceptions.HTTPException: 400 bad options, no file or a malformed body;
+            413 too large; 415 not multipart, or a file without a decodable audio stream.
+        flask_wtf.csrf.CSRFError: ``form_csrf`` and the token is wrong (400).
+    """
+    with _received(services) as (form, received):
+        if form_csrf:
+            check_csrf(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER))
+        options = options_from_form(form, services.settings)
+        if not received:
+            raise BadRequest(f"no file in the request: send the audio or video file in the field '{FILE_FIELD}'")
+        if one_file and len(received) > 1:
+            raise BadRequest("send one file per request (each file becomes its own job)")
+        for item in received:
+            try:
+                probe_upload(item.path)
+            except MediaRefused as exc:
+                raise UnsupportedMediaType(f"{item.name}: {exc}") from None
+        return [submit_path(services.store, services.spool, item.path, options, kind=JobSource.UPLOAD,
+                            original_name=item.name) for item in received]
