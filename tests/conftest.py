@@ -116,3 +116,118 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ffmpeg("-i", str(DATA / "jfk.flac"), "-t", "3", str(out / "jfk3.wav"))
     ffmpeg("-stream_loop", "5", "-i", str(DATA / "sample.wav"), "-c", "copy", str(out / "long.wav"))  # 180 s
     return out
+
+
+@pytest.fixture
+def ingesters(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start ``spoolscribe ingest`` daemons; those still alive after the test get SIGTERM, then SIGKILL.
+
+    ``start(name, *args, extra_env=None, wrapper=())`` runs ``[*wrapper, spoolscribe, "ingest", "--name",
+    name, *args]`` (a wrapper such as ``unshare -U -r``) with its output in tmp_path/<name>.log;
+    the returned Popen has ``log_path`` and ``log()``, the log text so far.
+    """
+    daemons: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str, extra_env: dict[str, str] | None = None,
+              wrapper: tuple[str, ...] = ()) -> subprocess.Popen:
+        log_path = tmp_path / f"{name}.log"
+        with open(log_path, "ab") as log:
+            daemon = subprocess.Popen([*wrapper, SPOOLSCRIBE, "ingest", "--name", name, *args], stdout=log,
+                                      stderr=subprocess.STDOUT, env={**env, **(extra_env or {})})
+        daemon.log_path = log_path  # type: ignore[attr-defined]
+        daemon.log = lambda: log_path.read_text(encoding="utf-8", errors="replace")  # type: ignore[attr-defined]
+        daemons.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        if daemon.poll() is None:
+            daemon.terminate()
+            try:
+                daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait(timeout=10)
+
+
+# -- the web (webui): the real Flask app, and gunicorn as a process ------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+@pytest.fixture
+def web_app(app: App):
+    """The real Flask app (``webui.create_app``) on this test's data root and migrated database."""
+    from webui import create_app
+
+    return create_app(app.settings)
+
+
+@pytest.fixture
+def client(web_app):
+    """A Flask test client of ``web_app``."""
+    return web_app.test_client()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def web_server(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start gunicorn with the repository's config (``webui/gunicorn_conf.py``) on a free port.
+
+    ``start(*gunicorn_args, extra_env=None, bind="127.0.0.1:0")`` returns the Popen once /healthz
+    answers, with ``.url`` (http://127.0.0.1:PORT) and ``.log_path``; every one is stopped after the test.
+    """
+    import re
+
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, extra_env: dict[str, str] | None = None, bind: str = "127.0.0.1:0") -> subprocess.Popen:
+        log_path = tmp_path / f"web{len(started)}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [GUNICORN, "-c", str(ROOT / "webui" / "gunicorn_conf.py"), "--bind", bind, *args, "webui:create_app()"],
+                env={**env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                start_new_session=True)
+        started.append(process)
+        process.log_path = log_path  # type: ignore[attr-defined]
+        found = wait_for(lambda: re.search(r"Listening at: http://[^:]+:(\d+)", log_path.read_text()), 30,
+                         what="gunicorn to listen")
+        process.url = f"http://127.0.0.1:{found.group(1)}"  # type: ignore[attr-defined]
+        wait_for(lambda: _answers(process.url + "/healthz"), 60, what="the web to answer /healthz")
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def upload(client):
+    """Send one file as a multipart form with the test client.
+
+    ``upload(path, name=None, url="/api/jobs", via=client, headers=None, **fields)`` returns the response.
+    """
+
+    def send(path: Path, name: str | None = None, url: str = "/api/jobs", via=None,
+             headers: dict[str, str] | None = None, **fields):
+        with open(path, "rb") as handle:
+            return (via or client).post(url, data={"file": (handle, name or Path(path).name), **fields},
+                                        content_type="multipart/form-data", headers=headers or {})
+
+    return send

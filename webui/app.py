@@ -47,6 +47,7 @@ def build_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life: a page left open still works
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = Services(settings, JobStore(open_database(settings)),
                                              Spool(settings.spool_dir))
     csrf = CSRFProtect(app)

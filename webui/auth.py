@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from wtforms import ValidationError
 
@@ -70,7 +71,7 @@ def _bearer() -> str | None:
 
 
 def _unauthorized(message: str) -> Unauthorized:
-    return Unauthorized(message, www_authenticate='Bearer realm="spoolscribe"')
+    return Unauthorized(message, www_authenticate=WWWAuthenticate("Bearer", {"realm": "spoolscribe"}))
 
 
 def guard() -> Response | None:

@@ -28,6 +28,7 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # no headers, so no credentials
 errorlog = "-"
 proc_name = "spoolscribe-web"
+control_socket_disable = True  # gunicorn >= 25: no shared control socket under ~/.gunicorn
 
 
 def on_starting(server) -> None:

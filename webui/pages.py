@@ -14,7 +14,7 @@ from webui.actions import STATUSES, cancel_job, delete_job, find_job, listing_fi
 from webui.jobfiles import media_file, output_file, transcript_lines
 from webui.present import ACTIVE
 from webui.services import services
-from webui.uploads import accept_uploads, allowed_models
+from webui.uploads import accept_uploads
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def live_jobs() -> Response:
 def upload_form() -> str:
     """The upload form."""
     return render_template("upload.html", languages=LANGUAGES, tasks=TASKS, formats=FORMATS,
-                           models=allowed_models(services().settings))
+                           models=services().settings.web_models)
 
 
 @bp.post("/upload")

@@ -38,7 +38,7 @@ FLAG_OPTIONS = ("vad_filter", "word_timestamps")
 OPTION_FIELDS = frozenset({*TEXT_OPTIONS, *FLAG_OPTIONS, "formats"})
 CSRF_FIELD = "csrf_token"
 FORM_OVERHEAD = 1 << 20  # bytes of a request beyond its files: boundaries, part headers, options
-MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELD_BYTES = 512 * 1024  # a text field (werkzeug also buffers up to this much of the body)
 MAX_PARTS = 200
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
