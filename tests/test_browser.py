@@ -1,0 +1,106 @@
+"""A person's path through the pages, in headless Chromium (Debian's chromium and chromium-driver,
+driven by Selenium), against gunicorn and a runner started as processes: upload, live progress on
+the jobs page without a reload, the job page, a transcript line that plays the audio, the SRT
+download. A screenshot and the page's HTML go to tests/artifacts/ when it fails."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import srt
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from conftest import wait_for
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+NAME = "-Interview März (sample ×6).wav"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1280,1000")
+
+
+@pytest.fixture
+def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium with a fresh profile; downloads go to tmp_path/downloads."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_page_load_timeout(60)
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    failed_before = request.session.testsfailed
+    yield driver
+    if request.session.testsfailed > failed_before:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
+        (ARTIFACTS / f"{request.node.name}.html").write_text(driver.page_source)
+    driver.quit()
+
+
+def row_state(driver: webdriver.Chrome) -> tuple[str, float | None] | None:
+    """(status, progress value or None) of the first job row, read from the live page."""
+    return driver.execute_script("""
+        const row = document.querySelector('#job-rows tr[data-status]');
+        if (!row) return null;
+        const bar = row.querySelector('progress');
+        return [row.dataset.status, bar ? parseFloat(bar.getAttribute('value')) : null];""")
+
+
+def test_upload_watch_progress_play_a_line_and_download_srt(browser, web_server, runners, media, tmp_path):
+    web = web_server()
+    runners("browser-runner", extra_env={"SPOOLSCRIBE_PROGRESS_INTERVAL": "0.2"})
+    recording = tmp_path / NAME
+    shutil.copyfile(media / "long.wav", recording)  # sample.wav six times: 180 s, progress to watch
+
+    browser.get(web.url + "/upload")
+    browser.find_element(By.ID, "files").send_keys(str(recording))
+    browser.find_element(By.ID, "upload-button").click()
+    wait_for(lambda: browser.current_url == web.url + "/" and row_state(browser), 60, what="the jobs page with the job")
+    assert browser.find_element(By.CSS_SELECTOR, "#job-rows td.name a").text == NAME
+    browser.execute_script("window.stillTheSamePage = true;")
+
+    seen: list[float] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        status, progress = row_state(browser)
+        if status == "running" and progress is not None and 0 < progress < 1 and progress not in seen:
+            seen.append(progress)
+        if status in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert status == "succeeded", f"the job ended {status}"
+    assert len(seen) >= 2 and seen == sorted(seen), f"progress seen: {seen}"
+    assert browser.execute_script("return window.stillTheSamePage === true;"), "the page must not reload"
+    assert browser.find_element(By.CSS_SELECTOR, "#job-rows .badge").text == "succeeded"
+
+    browser.find_element(By.CSS_SELECTOR, "#job-rows td.name a").click()
+    lines = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#lines li[data-start]"), 30,
+                     what="the transcript lines")
+    line = lines[len(lines) // 2]
+    start = float(line.get_attribute("data-start"))
+    line.click()
+    wait_for(lambda: browser.execute_script(
+        "const p = document.getElementById('player'); return !p.paused && p.currentTime >= arguments[0];", start),
+        15, what="the audio to play from the clicked line")
+    wait_for(lambda: "playing" in line.get_attribute("class"), 15, what="the line to be marked as playing")
+
+    browser.find_element(By.LINK_TEXT, "Download SRT").click()
+    srt_file = browser.downloads / NAME.replace(".wav", ".srt")
+    wait_for(srt_file.exists, 30, what=f"{srt_file.name} to be downloaded")
+    cues = list(srt.parse(srt_file.read_text(encoding="utf-8")))
+    starts = [round(float(element.get_attribute("data-start")), 1) for element in lines]
+    assert len(cues) == len(lines) and [round(c.start.total_seconds(), 1) for c in cues] == starts
+    assert "Hello" in cues[0].content and cues[-1].end.total_seconds() <= 180.5
