@@ -1,0 +1,45 @@
+"""A full disk while writing outputs: the job fails cleanly, nothing truncated remains, work goes on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import wait_for
+
+
+@pytest.fixture
+def full_outputs(home):
+    """The outputs directory on a 16 KiB tmpfs, filled to the brim (needs root, as CI has)."""
+    target = home / "outputs"
+    target.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", str(target)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test needs to mount a tmpfs (run as root): {mounted.stderr}"
+    filler = target / ".filler"
+    with open(filler, "wb", buffering=0) as handle:
+        for _ in range(64):  # 64 KiB at most: more than the filesystem holds
+            try:
+                handle.write(b"\0" * 1024)
+            except OSError:
+                break
+    yield target, filler
+    subprocess.run(["umount", str(target)], check=True)
+
+
+def test_disk_full_fails_the_job_cleanly_and_the_runner_goes_on(full_outputs, media, cli, app, runners):
+    outputs, filler = full_outputs
+    first = cli("submit", str(media / "jfk3.wav")).stdout.strip()
+    runner = runners("writer")
+    wait_for(lambda: app.store.get(first).status == "failed", 120, what="the job to fail")
+    job = app.store.get(first)
+    assert job.error == "no space left on device while writing the outputs; free some space and retry the job"
+    assert job.outputs == []
+    leftovers = [os.path.join(d, f) for d, _, files in os.walk(outputs) for f in files if f != ".filler"]
+    assert leftovers == []  # no truncated file, no temporary file
+    filler.unlink()
+    second = cli("submit", str(media / "jfk3.wav")).stdout.strip()
+    wait_for(lambda: app.store.get(second).status == "succeeded", 120, what="the next job to succeed")
+    assert runner.poll() is None
