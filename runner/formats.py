@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from runner.rttm import to_rttm
+from runner.speakers import speakers_of
 from runner.transcript import Segment, Transcript, round_ms, to_milliseconds
 
 
@@ -32,22 +34,34 @@ def _cues(transcript: Transcript) -> list[Segment]:
     return [segment for segment in transcript.segments if segment.text.strip()]
 
 
+def _marked(transcript: Transcript) -> list[tuple[Segment, str]]:
+    """Each cue with its text lines, ``[SPEAKER]`` before the first where the speaker changes."""
+    marked, previous = [], None
+    for segment in _cues(transcript):
+        text = "\n".join(line for line in segment.text.splitlines() if line.strip())
+        if segment.speaker is not None and segment.speaker != previous:
+            text = f"[{segment.speaker}] {text}"
+        marked.append((segment, text))
+        previous = segment.speaker
+    return marked
+
+
 def _cue_times(segment: Segment, marker: str) -> str:
     end = max(segment.end, segment.start)
     return f"{format_timestamp(segment.start, marker)} --> {format_timestamp(end, marker)}"
 
 
 def to_txt(transcript: Transcript) -> str:
-    """One line of text per segment."""
-    text = transcript.text
+    """One line of text per segment; ``[SPEAKER]`` before a line where the speaker changes."""
+    text = "\n".join(text for _, text in _marked(transcript))
     return text + "\n" if text else ""
 
 
 def to_srt(transcript: Transcript) -> str:
-    """SubRip: ``index``, ``start --> end`` with a comma before milliseconds, text, blank line."""
+    """SubRip: ``index``, ``start --> end`` with a comma before milliseconds, text (``[SPEAKER]``
+    before it where the speaker changes), blank line."""
     blocks = []
-    for number, segment in enumerate(_cues(transcript), start=1):
-        text = "\n".join(line for line in segment.text.splitlines() if line.strip())
+    for number, (segment, text) in enumerate(_marked(transcript), start=1):
         blocks.append(f"{number}\n{_cue_times(segment, ',')}\n{text}\n")
     return "\n".join(blocks)
 
@@ -59,17 +73,22 @@ def escape_vtt(text: str) -> str:
 
 
 def to_vtt(transcript: Transcript) -> str:
-    """WebVTT: the ``WEBVTT`` header, then ``start --> end`` with a dot before milliseconds, text."""
+    """WebVTT: the ``WEBVTT`` header, then ``start --> end`` with a dot before milliseconds, text;
+    the text of a cue with a speaker in a voice span, ``<v SPEAKER_00>text</v>``."""
     blocks = ["WEBVTT\n"]
     for segment in _cues(transcript):
         text = "\n".join(escape_vtt(line) for line in segment.text.splitlines() if line.strip())
+        if segment.speaker is not None:
+            text = f"<v {escape_vtt(segment.speaker)}>{text}</v>"
         blocks.append(f"{_cue_times(segment, '.')}\n{text}\n")
     return "\n".join(blocks)
 
 
 def transcript_document(transcript: Transcript, metadata: dict[str, Any]) -> dict[str, Any]:
     """The JSON document: ``metadata`` (job id, model, options, ...) plus language,
-    language_probability, duration (s), text and segments (start/end in s, text, words)."""
+    language_probability, duration (s), text and segments (start/end in s, text, words); when
+    speakers were diarized, each segment and word has its speaker, and ``speakers`` (in order of
+    first appearance) and ``turns`` (start/end in s, speaker) are added."""
     return {
         **metadata,
         "language": transcript.language,
@@ -79,6 +98,8 @@ def transcript_document(transcript: Transcript, metadata: dict[str, Any]) -> dic
         "duration": round_ms(transcript.duration),
         "text": transcript.text,
         "segments": [segment.to_dict() for segment in transcript.segments],
+        **({} if transcript.turns is None else {"speakers": speakers_of(transcript),
+                                                "turns": [turn.to_dict() for turn in transcript.turns]}),
     }
 
 
@@ -92,5 +113,6 @@ RENDERERS: dict[str, Callable[[Transcript, dict[str, Any]], str]] = {
     "srt": lambda transcript, _meta: to_srt(transcript),
     "vtt": lambda transcript, _meta: to_vtt(transcript),
     "json": to_json,
+    "rttm": to_rttm,
 }
 """Format name to renderer ``(transcript, metadata) -> text``."""

@@ -20,51 +20,95 @@ def round_ms(seconds: float) -> float:
     return to_milliseconds(seconds) / 1000
 
 
+def _with_speaker(data: dict[str, Any], speaker: str | None) -> dict[str, Any]:
+    """``data`` plus ``"speaker"`` when there is one (output without speakers stays as it was)."""
+    return data if speaker is None else {**data, "speaker": speaker}
+
+
 @dataclass(frozen=True)
 class Word:
     """One recognised word: ``start``/``end`` in seconds from the start of the audio,
-    ``word`` with its leading space as Whisper emits it, ``probability`` in 0..1."""
+    ``word`` with its leading space as Whisper emits it, ``probability`` in 0..1, and the
+    ``speaker`` label (``SPEAKER_00`` or a name given later) once speakers are assigned."""
 
     start: float
     end: float
     word: str
     probability: float
+    speaker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"start", "end", "word", "probability"}`` with times rounded to milliseconds."""
-        return {"start": round_ms(self.start), "end": round_ms(self.end), "word": self.word,
-                "probability": round(self.probability, 4)}
+        """``{"start", "end", "word", "probability"}`` (and ``"speaker"`` if set), times rounded
+        to milliseconds."""
+        return _with_speaker({"start": round_ms(self.start), "end": round_ms(self.end), "word": self.word,
+                              "probability": round(self.probability, 4)}, self.speaker)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Word:
         """Inverse of ``to_dict``."""
-        return cls(float(data["start"]), float(data["end"]), str(data["word"]), float(data["probability"]))
+        return cls(float(data["start"]), float(data["end"]), str(data["word"]), float(data["probability"]),
+                   _speaker_of(data))
+
+
+def _speaker_of(data: dict[str, Any]) -> str | None:
+    speaker = data.get("speaker")
+    return None if speaker is None else str(speaker)
 
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of speech: times in seconds, ``text`` stripped of surrounding spaces, its words."""
+    """A stretch of speech: times in seconds, ``text`` stripped of surrounding spaces, its words,
+    and its ``speaker`` once speakers are assigned (every word of the segment then has it too)."""
 
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"start", "end", "text", "words": [...]}`` with times rounded to milliseconds."""
-        return {"start": round_ms(self.start), "end": round_ms(self.end), "text": self.text,
-                "words": [word.to_dict() for word in self.words]}
+        """``{"start", "end", "text", "words": [...]}`` (and ``"speaker"`` if set), times rounded
+        to milliseconds."""
+        data = {"start": round_ms(self.start), "end": round_ms(self.end), "text": self.text}
+        return {**_with_speaker(data, self.speaker), "words": [word.to_dict() for word in self.words]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Segment:
+        """Inverse of ``to_dict``."""
+        return cls(float(data["start"]), float(data["end"]), str(data["text"]),
+                   tuple(Word.from_dict(word) for word in data.get("words", ())), _speaker_of(data))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A speaker turn from diarization: ``start``/``end`` in seconds, the ``speaker`` label."""
+
+    start: float
+    end: float
+    speaker: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"start", "end", "speaker"}`` with times rounded to milliseconds."""
+        return {"start": round_ms(self.start), "end": round_ms(self.end), "speaker": self.speaker}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Turn:
+        """Inverse of ``to_dict``."""
+        return cls(float(data["start"]), float(data["end"]), str(data["speaker"]))
 
 
 @dataclass(frozen=True)
 class Transcript:
     """A whole job's result: the language (ISO 639-1 code) and its probability, the audio
-    duration in seconds, and the segments in time order."""
+    duration in seconds, and the segments in time order. ``turns`` is None unless speakers were
+    diarized; then it holds the speaker turns in time order (they may overlap; empty when the
+    pipeline found no speech)."""
 
     language: str | None
     language_probability: float | None
     duration: float
     segments: tuple[Segment, ...] = field(default=())
+    turns: tuple[Turn, ...] | None = None
 
     @property
     def text(self) -> str:
