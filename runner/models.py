@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -110,3 +110,40 @@ class RunnerRecord(Base):
     job_id: Mapped[str | None] = mapped_column(String(26), default=None)
     started_at: Mapped[datetime] = mapped_column()
     heartbeat_at: Mapped[datetime] = mapped_column()
+
+
+class InboxFileStatus(str, enum.Enum):
+    """What the inbox daemon did with a file it found complete."""
+
+    DELIVERING = "delivering"
+    """Being handed to the spool (a row left in this state means a crash mid-delivery)."""
+    QUEUED = "queued"
+    """Its job was queued (``job_id``)."""
+    DUPLICATE = "duplicate"
+    """Its content was already taken from another file or an earlier version: no new job."""
+
+
+class InboxFile(Base):
+    """The exactly-once record of a file taken from the inbox: one row per version of a file.
+
+    A file is not queued again while a row matches its (path, size, mtime) or its content hash.
+    No foreign key to ``jobs``: the record outlives a deleted job, so the file is not queued again.
+    """
+
+    __tablename__ = "inbox_files"
+    __table_args__ = (Index("ix_inbox_files_path", "path"), Index("ix_inbox_files_sha256", "sha256"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    """Absolute path of the user's file."""
+    size: Mapped[int] = mapped_column(BigInteger)
+    """Bytes."""
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    """Modification time, nanoseconds since the epoch (``os.stat().st_mtime_ns``)."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    """Hex SHA-256 of the content."""
+    status: Mapped[str] = mapped_column(String(16))
+    """An ``InboxFileStatus`` value."""
+    job_id: Mapped[str | None] = mapped_column(String(26), default=None)
+    """The job made from this file (for a duplicate: the job of the same content); None while delivering."""
+    created_at: Mapped[datetime] = mapped_column()
