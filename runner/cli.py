@@ -220,3 +220,5 @@ def db_upgrade(app: App) -> None:
 
 
 main.add_command(__import__("webui.command", fromlist=["web"]).web)  # spoolscribe web
+main.add_command(__import__("runner.ingest.command", fromlist=["ingest"]).ingest)  # spoolscribe ingest
+main.add_command(__import__("runner.install_systemd", fromlist=["install_systemd"]).install_systemd)  # spoolscribe install-systemd

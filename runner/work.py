@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from runner.ingest.results import inbox_output_paths, is_inbox_job, write_error_file
 from runner.media import Audio, MediaError, decode
 from runner.models import JobStatus, SegmentRecord
 from runner.outputs import output_paths, safe_stem, write_outputs
@@ -66,7 +67,10 @@ def _row(index: int, segment: Segment) -> SegmentRow:
 
 
 def default_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
-    """``<home>/outputs/<job id>/<stem>.<format>`` for each of the job's formats."""
+    """``<home>/outputs/<job id>/<stem>.<format>`` for each of the job's formats; for an inbox job,
+    next to its source file or in the outbox (``runner.ingest.results``)."""
+    if is_inbox_job(job):
+        return inbox_output_paths(settings, job)
     return output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id), job.options.formats)
 
 
@@ -99,7 +103,8 @@ def perform_job(job: JobFile, ctx: WorkContext) -> str:
 
 def _fail(ctx: WorkContext, job: JobFile, message: str) -> str:
     log.warning("runner %s: job %s failed (%s)", ctx.runner, job.id, message)
-    ctx.store.finish(job.id, ctx.runner, JobStatus.FAILED, error=message)
+    if ctx.store.finish(job.id, ctx.runner, JobStatus.FAILED, error=message):
+        write_error_file(ctx.settings, job, message, ctx.runner)
     return JobStatus.FAILED.value
 
 
@@ -130,6 +135,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
         for segment in recognition.segments:
             pending.append(_row(len(segments), segment))
             segments.append(segment)
+            log.debug("runner %s: job %s: segment %.2f-%.2f s", runner, job.id, segment.start, segment.end)
             if ctx.stop_requested() and segment.end < NEARLY_DONE * duration:
                 outcome = "handed back"
                 break

@@ -1,0 +1,9 @@
+"""The shared-folder inbox: ``spoolscribe ingest`` turns every complete file dropped into a
+watched folder into exactly one job, and places the results next to it.
+
+Modules: ``rules`` (which names are ignored), ``folders`` (per-folder ``.spoolscribe.toml``),
+``stability`` (the quiet period), ``ledger`` (the exactly-once record), ``delivery`` (a stable file
+into the spool), ``results`` (where outputs and error files of inbox jobs go), ``watcher``
+(watchdog: inotify or polling), ``problems`` (log a problem once), ``daemon`` (the loop) and
+``command`` (the CLI). Only ``results`` is used by runners.
+"""

@@ -1,0 +1,111 @@
+"""Where the results of an inbox job go: next to the source file (``talk.wav`` gives ``talk.txt``,
+``talk.srt``, ...) or, when an outbox is configured, into a tree under it that mirrors the inbox.
+
+A file that is already there is never replaced: that output takes the distinct name
+``talk.spoolscribe.srt`` (then ``talk.spoolscribe-2.srt``, ...). A failed job leaves
+``talk.wav.error.txt`` with the message. Used by runners (``runner.work``); light imports only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from runner.fsutil import atomic_write
+from runner.models import JobSource
+from runner.outputs import safe_stem
+from runner.settings import Settings
+from runner.spool import JobFile
+
+log = logging.getLogger(__name__)
+
+MARKER = "spoolscribe"
+MAX_VARIANTS = 1000
+
+
+def is_inbox_job(job: JobFile) -> bool:
+    """True for a job made from a file in the inbox (its results go to the inbox or outbox)."""
+    return job.source == JobSource.INBOX.value and bool(job.inbox_path)
+
+
+def results_dir(settings: Settings, source: Path) -> Path:
+    """The directory for the results of ``source``: its own folder, or the mirrored folder in the
+    outbox (when one is configured and ``source`` lies in the inbox)."""
+    outbox, inbox = settings.outbox_dir, settings.inbox_dir
+    if outbox is None or not source.is_relative_to(inbox):
+        return source.parent
+    return outbox / source.parent.relative_to(inbox)
+
+
+def _variants(stem: str) -> Iterator[str]:
+    yield stem
+    yield f"{stem}.{MARKER}"
+    for number in range(2, MAX_VARIANTS):
+        yield f"{stem}.{MARKER}-{number}"
+
+
+def free_names(directory: Path, stem: str, suffix: str) -> Iterator[Path]:
+    """``directory/<variant><suffix>`` for the variants ``talk``, ``talk.spoolscribe``,
+    ``talk.spoolscribe-2``, ... in order, skipping names taken when each is produced."""
+    for variant in _variants(stem):
+        path = directory / f"{variant}{suffix}"
+        if not os.path.lexists(path):
+            yield path
+
+
+def inbox_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
+    """``{format: path}`` for the outputs of an inbox job: named after the source file, in its
+    results directory (created), each under the first name no existing file has.
+
+    Raises:
+        OSError: the results directory cannot be created.
+        FileExistsError: a thousand name variants of one format are all taken.
+    """
+    directory = results_dir(settings, Path(job.inbox_path or job.original_name))
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = safe_stem(job.original_name, job.id)
+    paths = {}
+    for fmt in job.options.formats:
+        paths[fmt] = next(free_names(directory, stem, f".{fmt}"), None)
+        if paths[fmt] is None:
+            raise FileExistsError(f"no free name for the {fmt} output of {job.original_name} in {directory}")
+    return paths
+
+
+def error_text(job: JobFile, message: str) -> str:
+    """The content of an error file: what failed, why, and which job."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (f"spoolscribe could not transcribe {job.original_name}\n\n{message}\n\n"
+            f"job: {job.id}\nfailed at: {now}\n")
+
+
+def write_error_file(settings: Settings, job: JobFile, message: str, runner: str) -> Path | None:
+    """Leave ``<source name>.error.txt`` (or a distinct free name) with ``message`` in the results
+    directory of an inbox job; return its path. Does nothing for other jobs (None).
+
+    Never raises for a file problem: it is logged, and None returned (the job's error is stored
+    on the job anyway).
+    """
+    if not is_inbox_job(job):
+        return None
+    data = error_text(job, message).encode("utf-8")
+    # The stem keeps the source's extension ("talk.wav"), made safe and short like output stems.
+    stem = safe_stem(f"{job.original_name}.error", job.id)
+    try:
+        directory = results_dir(settings, Path(job.inbox_path or job.original_name))
+        directory.mkdir(parents=True, exist_ok=True)
+        for path in free_names(directory, stem, ".error.txt"):
+            try:
+                atomic_write(path, data, overwrite=False)
+            except FileExistsError:  # taken since it was found free: try the next name
+                continue
+            return path
+    except OSError as exc:
+        log.warning("runner %s: job %s: cannot write the error file next to %s: %s",
+                    runner, job.id, job.inbox_path, exc)
+        return None
+    log.warning("runner %s: job %s: no free name for the error file of %s", runner, job.id, job.inbox_path)
+    return None

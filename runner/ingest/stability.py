@@ -1,0 +1,86 @@
+"""The quiet period: a file becomes a job only once its size and modification time stayed the same
+for ``quiet`` seconds as we watched it (a close-after-write event shortens that to ``close_quiet``).
+
+Times are monotonic seconds given by the caller, so the rules can be checked without waiting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+FileKey = tuple[int, int, int]
+"""What identifies one version of a file while it is watched: (size in bytes, mtime in ns, inode)."""
+
+
+def file_key(stat: os.stat_result) -> FileKey:
+    """The ``FileKey`` of a stat result."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+@dataclass
+class _Pending:
+    key: FileKey
+    since: float
+    """When this version was first seen, or the last event that said the file was written."""
+    closed: bool
+    """A writer closed the file after its last change."""
+
+
+class StabilityTracker:
+    """Files seen but not yet stable, with the time each was last seen changing."""
+
+    def __init__(self, quiet: float, close_quiet: float) -> None:
+        self.quiet = quiet
+        self.close_quiet = min(close_quiet, quiet)
+        self._pending: dict[str, _Pending] = {}
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def observe(self, path: str, key: FileKey, now: float, *, written: bool = False, closed: bool = False) -> None:
+        """Note that ``path`` was seen as ``key`` at ``now``.
+
+        ``written``: an event says the file was just written (its quiet period starts again even
+        if the key looks the same: some filesystems keep mtime in whole seconds). ``closed``: a
+        writer closed it after writing (the shorter quiet period applies from the last change).
+        """
+        entry = self._pending.get(path)
+        if entry is None or entry.key != key or written:
+            self._pending[path] = _Pending(key, now, closed)
+        elif closed:
+            entry.closed = True
+
+    def forget(self, path: str) -> None:
+        """Stop watching ``path`` (deleted, moved away, ignored)."""
+        self._pending.pop(path, None)
+
+    def forget_below(self, directory: str) -> None:
+        """Stop watching every path below ``directory``."""
+        prefix = directory.rstrip(os.sep) + os.sep
+        for path in [p for p in self._pending if p.startswith(prefix)]:
+            del self._pending[path]
+
+    def _due_at(self, entry: _Pending) -> float:
+        return entry.since + (self.close_quiet if entry.closed else self.quiet)
+
+    def due(self, now: float) -> list[str]:
+        """Paths whose quiet period has passed at ``now`` (to be confirmed with a fresh stat)."""
+        return [path for path, entry in self._pending.items() if self._due_at(entry) <= now]
+
+    def next_due(self) -> float | None:
+        """The earliest time a path may become due, or None when nothing is watched."""
+        return min((self._due_at(entry) for entry in self._pending.values()), default=None)
+
+    def confirm(self, path: str, key: FileKey, now: float) -> bool:
+        """True, and ``path`` is no longer watched, if its fresh ``key`` is the one it had all
+        through its quiet period; otherwise its quiet period starts again at ``now``."""
+        entry = self._pending.get(path)
+        if entry is not None and entry.key == key:
+            del self._pending[path]
+            return True
+        self._pending[path] = _Pending(key, now, False)
+        return False
