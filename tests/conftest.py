@@ -231,3 +231,10 @@ def upload(client):
                                         content_type="multipart/form-data", headers=headers or {})
 
     return send
+
+
+@pytest.fixture
+def inbox(app: App) -> Path:
+    """The default inbox (``<home>/inbox``) of this test's settings, created."""
+    app.settings.inbox_dir.mkdir()
+    return app.settings.inbox_dir

@@ -1,0 +1,255 @@
+"""``spoolscribe ingest`` as a process on real folders: complete files only, each exactly once,
+results beside them, per-folder settings, and a daemon that survives its inbox and its files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jiwer
+import pytest
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from conftest import DATA, wait_for
+
+QUICK = {"SPOOLSCRIBE_INBOX_QUIET": "1", "SPOOLSCRIBE_INBOX_CLOSE_QUIET": "1", "SPOOLSCRIBE_INBOX_POLL_INTERVAL": "0.5"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def inbox_jobs(app) -> dict[str, object]:
+    """The jobs made from inbox files, by the file's path relative to the inbox."""
+    inbox = app.settings.inbox_dir
+    return {str(Path(job.inbox_path).relative_to(inbox)): job for job in app.store.list(limit=2000)
+            if job.source == "inbox"}
+
+
+def wait_with_log(process, predicate, timeout: float, what: str):
+    """``wait_for``, with the process's log as it is at the end in the failure message."""
+    try:
+        return wait_for(predicate, timeout, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; log of the process:\n{process.log_path.read_text()}") from None
+
+
+def wait_for_jobs(app, daemon, count: int, timeout: float = 30) -> dict[str, object]:
+    return wait_with_log(daemon, lambda: len(inbox_jobs(app)) >= count and inbox_jobs(app), timeout,
+                         f"{count} inbox job(s)")
+
+
+def wait_for_log(daemon, text: str, count: int = 1, timeout: float = 30) -> None:
+    wait_with_log(daemon, lambda: daemon.log().count(text) >= count, timeout, f"{text!r} x{count} in the log")
+
+
+def wait_for_end(app, job_id: str, runner, timeout: float = 120):
+    """The job once it has succeeded or failed."""
+    return wait_with_log(runner, lambda: (job := app.store.get(job_id)).status in ("succeeded", "failed") and job,
+                         timeout, f"job {job_id} to end")
+
+
+def start_quick(ingesters, *args: str, name: str = "ingest", **extra: str):
+    daemon = ingesters(name, *args, extra_env={**QUICK, **extra})
+    wait_for_log(daemon, "watching", timeout=30)
+    return daemon
+
+
+def test_a_recording_written_slowly_becomes_one_job_after_the_write_with_a_transcript(app, inbox, ingesters, runners):
+    quiet = 2.0
+    daemon = ingesters("ingest", extra_env={"SPOOLSCRIBE_INBOX_QUIET": str(quiet)})
+    runner = runners("r1")  # loads the model while the file is written
+    wait_for_log(daemon, "watching")
+    data = (DATA / "sample.wav").read_bytes()
+    chunks = [data[i:i + len(data) // 40 + 1] for i in range(0, len(data), len(data) // 40 + 1)]
+    target = inbox / "meeting recording.wav"
+    with open(target, "wb") as handle:  # 41 writes over about 12 s, with one pause of 1.5 s
+        for number, chunk in enumerate(chunks):
+            if number:
+                time.sleep(1.5 if number == 20 else 0.27)
+            assert inbox_jobs(app) == {}, f"picked up after {number} of {len(chunks)} writes"
+            handle.write(chunk)
+            handle.flush()
+            written = utcnow()
+    job = wait_for_jobs(app, daemon, 1)["meeting recording.wav"]
+    assert (job.created_at - written).total_seconds() >= quiet - 0.2
+    done = wait_for_end(app, job.id, runner)
+    assert done.status == "succeeded", done.error
+    reference = " ".join(line.split(maxsplit=5)[5] for line in (DATA / "sample.stm").read_text().splitlines())
+    normalise = EnglishTextNormalizer()
+    transcript = (inbox / "meeting recording.txt").read_text(encoding="utf-8")
+    assert jiwer.wer(normalise(reference), normalise(transcript)) <= 0.25
+    assert len(inbox_jobs(app)) == 1 and daemon.log().count("queued for") == 1
+
+
+def test_names_with_spaces_unicode_parentheses_and_a_leading_dash(app, inbox, ingesters, runners, media):
+    names = {"-Réunion (finale) 1.wav": media / "jfk3.wav", "会议 记录 (二).flac": DATA / "jfk.flac"}
+    daemon = start_quick(ingesters)
+    runner = runners("r1")
+    for name, source in names.items():
+        shutil.copyfile(source, inbox / name)
+    jobs = wait_for_jobs(app, daemon, 2)
+    assert set(jobs) == set(names)
+    for name, job in jobs.items():
+        done = wait_for_end(app, job.id, runner)
+        assert done.status == "succeeded", done.error
+        stem = name.rsplit(".", 1)[0]
+        assert done.outputs == [str(inbox / f"{stem}.{fmt}") for fmt in ("txt", "srt", "vtt", "json")]
+        assert "americans" in (inbox / f"{stem}.txt").read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.parametrize("mode", ["inotify", "polling"])
+def test_each_file_once_moved_in_files_too_and_temporary_files_ignored(app, inbox, ingesters, media, tmp_path, mode):
+    daemon = start_quick(ingesters, **({"SPOOLSCRIBE_INBOX_POLLING": "1"} if mode == "polling" else {}))
+    assert f"({mode}," in daemon.log()
+    shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
+    first = wait_for_jobs(app, daemon, 1)["talk.wav"]
+    # The same file dropped again (a new mtime), and under another name: no new job.
+    shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
+    (inbox / "again").mkdir()
+    shutil.copyfile(media / "jfk3.wav", inbox / "again" / "talk copy.wav")
+    wait_for_log(daemon, f"job {first.id} already has the content", count=2)
+    # Moved in with mv; a dotfile; a .part file renamed when its copy is complete; a file that
+    # vanishes while it is being copied.
+    outside = tmp_path / "outside.flac"
+    shutil.copyfile(DATA / "jfk.flac", outside)
+    os.rename(outside, inbox / "moved.flac")
+    shutil.copyfile(media / "silence.wav", inbox / ".hidden.wav")
+    with open(inbox / "big.wav.part", "wb") as handle:
+        handle.write((DATA / "sample.wav").read_bytes())
+    with open(inbox / "gone.wav", "wb") as handle:
+        handle.write(b"RIFF....WAVE")
+    (inbox / "gone.wav").unlink()
+    time.sleep(2.0)  # two quiet periods: the .part file is complete but must not be taken
+    assert set(inbox_jobs(app)) == {"talk.wav", "moved.flac"}
+    os.rename(inbox / "big.wav.part", inbox / "big.wav")
+    jobs = wait_for_jobs(app, daemon, 3)
+    assert set(jobs) == {"talk.wav", "moved.flac", "big.wav"}
+    time.sleep(2.0)
+    assert len(inbox_jobs(app)) == 3 and daemon.log().count("queued for") == 3
+    assert daemon.poll() is None
+    for job in jobs.values():
+        assert (job.source, job.status) == ("inbox", "queued")
+
+
+def test_forcing_queues_a_file_taken_before(app, inbox, ingesters, cli, media):
+    daemon = start_quick(ingesters)
+    shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
+    first = wait_for_jobs(app, daemon, 1)["talk.wav"]
+    forced = cli("ingest", "--force", str(inbox / "talk.wav"), timeout=60)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.strip() != first.id and app.store.get(forced.stdout.strip()).inbox_path == first.inbox_path
+    outside = cli("ingest", "--force", str(DATA / "jfk.flac"), timeout=60)
+    assert outside.returncode == 2 and "is not in the inbox" in outside.stderr
+    second = cli("ingest", timeout=60)
+    assert second.returncode == 1 and "another spoolscribe ingest is running" in second.stderr
+    time.sleep(1.5)
+    assert len(app.store.list()) == 2  # the daemon does not take the forced file a third time
+
+
+def test_the_inbox_removed_and_created_again_is_survived(app, tmp_path, ingesters, media):
+    share = tmp_path / "share" / "inbox"
+    share.mkdir(parents=True)
+    daemon = start_quick(ingesters, "--inbox", str(share))
+    shutil.rmtree(share)
+    wait_for_log(daemon, "is not available")
+    time.sleep(3)  # three health checks
+    assert daemon.log().count("is not available") == 1
+    share.mkdir()
+    wait_for_log(daemon, "is back")
+    (share / "late").mkdir()
+    shutil.copyfile(media / "jfk3.wav", share / "late" / "after.wav")
+    job = wait_with_log(daemon, lambda: app.store.list(), 30, "a job")[0]
+    assert job.inbox_path == str(share / "late" / "after.wav")
+    # Replaced in one go (no second without it): still watched.
+    os.rename(share, tmp_path / "share" / "old")
+    replacement = tmp_path / "share" / "new"
+    replacement.mkdir()
+    shutil.copyfile(DATA / "jfk.flac", replacement / "replaced.flac")
+    os.rename(replacement, share)
+    wait_with_log(daemon, lambda: len(app.store.list()) == 2, 30, "a second job")
+    daemon.terminate()
+    assert daemon.wait(timeout=15) == 0
+    assert "stopped" in daemon.log()
+
+
+def test_folder_settings_apply_only_below_their_folder(app, inbox, ingesters, media):
+    (inbox / "mandarin" / "deep").mkdir(parents=True)
+    (inbox / "mandarin" / ".spoolscribe.toml").write_text(
+        'language = "zh"\nformats = ["txt", "srt"]\nprompt = "以下是普通话的句子。"\n', encoding="utf-8")
+    (inbox / "broken").mkdir()
+    (inbox / "broken" / ".spoolscribe.toml").write_text('language = "mandarin"\n', encoding="utf-8")
+    daemon = start_quick(ingesters, SPOOLSCRIBE_INBOX_FORMATS="txt,json")
+    files = {"top.wav": media / "jfk3.wav", "mandarin/deep/a.wav": DATA / "sample.wav",
+             "mandarin-not/b.flac": DATA / "jfk.flac", "broken/c.wav": media / "silence.wav"}
+    for name, source in files.items():
+        (inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, inbox / name)
+    jobs = wait_for_jobs(app, daemon, 3)
+    wait_for_log(daemon, "broken/.spoolscribe.toml: unknown language")
+    assert set(jobs) == {"top.wav", "mandarin/deep/a.wav", "mandarin-not/b.flac"}
+    mandarin = jobs["mandarin/deep/a.wav"].options
+    assert (mandarin["language"], mandarin["formats"], mandarin["initial_prompt"]) == (
+        "zh", ["txt", "srt"], "以下是普通话的句子。")
+    for name in ("top.wav", "mandarin-not/b.flac"):
+        options = jobs[name].options
+        assert (options["language"], options["formats"], options["initial_prompt"]) == (None, ["txt", "json"], None)
+    time.sleep(2.5)
+    assert daemon.log().count("unknown language") == 1  # logged once, not at every look
+    (inbox / "broken" / ".spoolscribe.toml").write_text('language = "de"\n', encoding="utf-8")
+    fixed = wait_for_jobs(app, daemon, 4)["broken/c.wav"]
+    assert fixed.options["language"] == "de"
+
+
+def unshare_available() -> bool:
+    return subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True).returncode == 0
+
+
+def in_user_namespace(limit: str, value: int) -> tuple[str, ...]:
+    """A wrapper that runs the daemon in a new user namespace whose inotify ``limit`` is ``value``."""
+    script = f'echo {value} > /proc/sys/user/{limit} && exec "$@"'
+    return ("unshare", "-U", "-r", "sh", "-c", script, "sh")
+
+
+def test_without_inotify_instances_the_daemon_polls_with_one_warning(app, inbox, ingesters, media):
+    assert unshare_available(), "these tests need unprivileged user namespaces (unshare -U)"
+    daemon = ingesters("ingest", extra_env=QUICK, wrapper=in_user_namespace("max_inotify_instances", 0))
+    wait_for_log(daemon, "polling every")
+    shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
+    wait_for_jobs(app, daemon, 1)
+    assert daemon.log().count("inotify cannot be used") == 1
+    assert "inotify instance limit reached" in daemon.log()
+
+
+def test_files_inotify_misses_switch_the_daemon_to_polling(app, inbox, ingesters, media):
+    (inbox / "unwatched").mkdir()
+    daemon = ingesters("ingest", extra_env={**QUICK, "SPOOLSCRIBE_INBOX_RESCAN_INTERVAL": "1"},
+                       wrapper=in_user_namespace("max_inotify_watches", 1))
+    wait_for_log(daemon, "watching")
+    time.sleep(1)
+    shutil.copyfile(media / "jfk3.wav", inbox / "unwatched" / "talk.wav")  # the one watch is the inbox's own
+    wait_for_log(daemon, "no event came for 1 new file(s)")
+    wait_for_jobs(app, daemon, 1)
+    shutil.copyfile(DATA / "jfk.flac", inbox / "unwatched" / "second.flac")
+    wait_for_jobs(app, daemon, 2, timeout=10)
+    assert daemon.log().count("inotify cannot be used") == 1
+
+
+def test_an_unreadable_file_is_logged_once_and_taken_once_readable(app, inbox, ingesters, media):
+    # Without capabilities (uid 1000 in a user namespace) the mode bits apply to the daemon too.
+    daemon = ingesters("ingest", extra_env=QUICK, wrapper=("unshare", "-U", "--map-user=1000", "--map-group=1000"))
+    wait_for_log(daemon, "watching")
+    locked = inbox / "locked.wav"
+    shutil.copyfile(media / "jfk3.wav", locked)
+    locked.chmod(0)
+    shutil.copyfile(DATA / "jfk.flac", inbox / "fine.flac")
+    wait_for_log(daemon, "cannot read")
+    assert set(wait_for_jobs(app, daemon, 1)) == {"fine.flac"}
+    time.sleep(2.5)
+    assert daemon.log().count("cannot read") == 1 and "Permission denied" in daemon.log()
+    locked.chmod(0o644)
+    assert set(wait_for_jobs(app, daemon, 2)) == {"fine.flac", "locked.wav"}

@@ -1,0 +1,109 @@
+"""Where the results of inbox jobs land: next to the source or in the outbox, never over an
+existing file, and an error file for a failed job (placement functions, then a real runner)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.ingest.results import free_names, inbox_output_paths, write_error_file
+from runner.models import JobSource
+from runner.options import JobOptions
+from runner.settings import Settings
+from runner.spool import JobFile
+
+from conftest import wait_for
+
+JOB_ID = "01J00000000000000000000000"
+
+
+def inbox_job(source: Path, formats=("txt", "srt", "vtt", "json"), kind: JobSource = JobSource.INBOX) -> JobFile:
+    return JobFile(JOB_ID, f"media/{JOB_ID}.wav", source.name, kind.value, JobOptions(formats=formats), str(source))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", inbox=str(tmp_path / "inbox"))
+
+
+def test_outputs_go_next_to_the_source_named_after_it(settings):
+    source = settings.inbox_dir / "sub dir" / "-Réunion (finale) 会议.wav"
+    paths = inbox_output_paths(settings, inbox_job(source))
+    assert paths == {fmt: source.parent / f"-Réunion (finale) 会议.{fmt}" for fmt in ("txt", "srt", "vtt", "json")}
+    assert source.parent.is_dir()
+
+
+def test_an_existing_file_is_never_chosen(settings):
+    folder = settings.inbox_dir
+    folder.mkdir(parents=True)
+    (folder / "talk.srt").write_text("mine")
+    (folder / "talk.spoolscribe.txt").write_text("mine")
+    (folder / "talk.txt").symlink_to(folder / "nowhere")  # a dangling link is a name taken too
+    paths = inbox_output_paths(settings, inbox_job(folder / "talk.wav", formats=("txt", "srt", "json")))
+    assert paths == {"txt": folder / "talk.spoolscribe-2.txt", "srt": folder / "talk.spoolscribe.srt",
+                     "json": folder / "talk.json"}
+
+
+def test_free_names_are_checked_when_each_is_produced(tmp_path):
+    names = free_names(tmp_path, "talk", ".srt")
+    first = next(names)
+    first.write_text("taken by someone else meanwhile")
+    assert next(names) == tmp_path / "talk.spoolscribe.srt"
+
+
+def test_an_outbox_mirrors_the_inbox_tree(tmp_path):
+    settings = Settings(home=tmp_path / "home", inbox=str(tmp_path / "inbox"), inbox_outbox=str(tmp_path / "out"))
+    paths = inbox_output_paths(settings, inbox_job(tmp_path / "inbox" / "a" / "b" / "talk.wav", formats=("srt",)))
+    assert paths == {"srt": tmp_path / "out" / "a" / "b" / "talk.srt"}
+    elsewhere = inbox_output_paths(settings, inbox_job(tmp_path / "forced" / "talk.wav", formats=("srt",)))
+    assert elsewhere == {"srt": tmp_path / "forced" / "talk.srt"}  # not below the inbox: next to it
+
+
+def test_a_failed_job_leaves_an_error_file_and_never_replaces_one(settings):
+    source = settings.inbox_dir / "talk.wav"
+    first = write_error_file(settings, inbox_job(source), "the file is not audio", "r1")
+    assert first == settings.inbox_dir / "talk.wav.error.txt"
+    text = first.read_text(encoding="utf-8")
+    assert "talk.wav" in text and "the file is not audio" in text and JOB_ID in text
+    second = write_error_file(settings, inbox_job(source), "again", "r1")
+    assert second == settings.inbox_dir / "talk.wav.spoolscribe.error.txt"
+    assert "the file is not audio" in first.read_text(encoding="utf-8")
+
+
+def test_only_inbox_jobs_get_error_files_and_a_write_problem_is_only_logged(settings, tmp_path, caplog):
+    assert write_error_file(settings, inbox_job(tmp_path / "x.wav", kind=JobSource.UPLOAD), "bad", "r1") is None
+    assert not (tmp_path / "x.wav.error.txt").exists()
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    assert write_error_file(settings, inbox_job(blocked / "talk.wav"), "bad", "r1") is None
+    assert "runner r1: job " + JOB_ID in caplog.text
+
+
+# -- with the daemons ---------------------------------------------------------------------------------
+
+def test_results_land_beside_the_source_an_existing_srt_survives_and_failures_leave_an_error_file(
+        app, inbox, ingesters, runners, media):
+    (inbox / "talk.srt").write_text("my own subtitles\n", encoding="utf-8")
+    daemon = ingesters("ingest", extra_env={"SPOOLSCRIBE_INBOX_QUIET": "0.5"})
+    shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
+    shutil.copyfile(media / "notes.mp3", inbox / "notes.mp3")
+    wait_for(lambda: app.store.counts()["queued"] == 2, 30, what=f"two queued jobs; log:\n{daemon.log()}")
+    runner = runners("r1", "--burst")
+    assert runner.wait(timeout=120) == 0, runner.log_path.read_text()
+    jobs = {job.original_name: job for job in app.store.list()}
+    talk, notes = jobs["talk.wav"], jobs["notes.mp3"]
+    assert talk.status == "succeeded", talk.error
+    assert (inbox / "talk.srt").read_text(encoding="utf-8") == "my own subtitles\n"
+    expected = [inbox / "talk.txt", inbox / "talk.spoolscribe.srt", inbox / "talk.vtt", inbox / "talk.json"]
+    assert talk.outputs == [str(path) for path in expected]
+    assert "fellow americans" in (inbox / "talk.txt").read_text(encoding="utf-8").lower()
+    assert "-->" in (inbox / "talk.spoolscribe.srt").read_text(encoding="utf-8")
+    assert notes.status == "failed" and notes.error
+    assert notes.error in (inbox / "notes.mp3.error.txt").read_text(encoding="utf-8")
+    assert sorted(p.name for p in inbox.iterdir() if p.name.startswith("notes")) == ["notes.mp3", "notes.mp3.error.txt"]
+    time.sleep(1.5)  # three quiet periods: the results written into the inbox did not become jobs
+    assert sum(app.store.counts().values()) == 2 and daemon.poll() is None
+    assert daemon.log().count("queued for") == 2
