@@ -215,3 +215,18 @@ def test_responses_carry_security_headers(client):
     assert response.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert JobStatus.QUEUED.value in response.json["counts"]
+
+
+def test_openapi_file_is_served_and_describes_every_api_route(web_app, client):
+    import re
+
+    import yaml
+
+    response = client.get("/static/openapi.yaml")
+    assert response.status_code == 200
+    document = yaml.safe_load(response.data)
+    documented = {(re.sub(r"\{[^}]+\}", "{}", path), method.upper())
+                  for path, item in document["paths"].items() for method in item if method != "parameters"}
+    routes = {(re.sub(r"<[^>]+>", "{}", rule.rule), method) for rule in web_app.url_map.iter_rules()
+              if rule.rule.startswith(("/api/", "/healthz")) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes == documented

@@ -103,6 +103,4 @@ def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
     else:
         response = Response(render_template("error.html", code=exc.code, title=exc.name, message=message),
                             status=exc.code or 500, headers=[h for h in exc.get_headers() if h[0].lower() != "content-type"])
-    if isinstance(exc, RequestEntityTooLarge):
-        response.headers["Connection"] = "close"  # the rest of the body is not read
     return response
