@@ -230,3 +230,11 @@ def test_openapi_file_is_served_and_describes_every_api_route(web_app, client):
     routes = {(re.sub(r"<[^>]+>", "{}", rule.rule), method) for rule in web_app.url_map.iter_rules()
               if rule.rule.startswith(("/api/", "/healthz")) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert routes == documented
+
+
+def test_a_probe_that_does_not_finish_in_time_refuses_the_file():
+    from webui.probe import MediaRefused, probe_upload
+
+    assert probe_upload(DATA / "jfk.flac") == pytest.approx(11.0, abs=0.1)
+    with pytest.raises(MediaRefused, match="could not be read as media within"):
+        probe_upload(DATA / "jfk.flac", timeout=0.001)

@@ -68,8 +68,8 @@ def test_running_job_shows_progress_and_eta(app, client):
 
 def test_upload_form_offers_the_options(env, client):
     page = client.get("/upload").get_data(as_text=True)
-    for text in ('name="file"', "multiple", 'value="auto"', 'value="de"', 'value="translate"', 'name="formats" value="vtt"',
-                 'name="initial_prompt"', 'name="hotwords"', "at most 2.0 GiB"):
+    for text in ('name="file"', "multiple", 'value="auto"', 'value="de"', 'value="translate"',
+                 'name="formats" value="vtt"', 'name="initial_prompt"', 'name="hotwords"', "at most 2.0 GiB"):
         assert text in page, text
     assert 'name="model"' not in page, "without SPOOLSCRIBE_WEB_MODELS only the default exists"
 
@@ -77,9 +77,9 @@ def test_upload_form_offers_the_options(env, client):
 def test_upload_form_post_queues_every_file(app, client):
     token = csrf_of(client.get("/upload").data)
     with open(DATA / "jfk.flac", "rb") as one, open(DATA / "sample.wav", "rb") as two:
-        response = client.post("/upload", data={"csrf_token": token, "language": "auto", "task": "transcribe",
-                                                "formats": ["txt", "srt"], "file": [(one, "a b.flac"), (two, "ü.wav")]},
-                               content_type="multipart/form-data")
+        form = {"csrf_token": token, "language": "auto", "task": "transcribe", "formats": ["txt", "srt"],
+                "file": [(one, "a b.flac"), (two, "ü.wav")]}
+        response = client.post("/upload", data=form, content_type="multipart/form-data")
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
     assert "Queued 2 files: a b.flac, ü.wav" in page

@@ -88,19 +88,18 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
+def _http_error(exc: HTTPException) -> Response:
+    """Errors as ``{"error": message}`` under /api/, /live/ and /healthz, as a page elsewhere."""
     message = exc.description or exc.name
     if isinstance(exc, RequestEntityTooLarge) and message == RequestEntityTooLarge.description:
         message = too_large(services().settings)  # declared Content-Length over the limit
     if isinstance(exc, CSRFError):
-        message = f"the form has expired or did not come from this site ({exc.description}); reload the page and try again"
+        message = (f"the form has expired or did not come from this site ({exc.description}); "
+                   "reload the page and try again")
     if request.path.startswith(JSON_PREFIXES):
         response = jsonify(error=message)
-        response.status_code = exc.code or 500
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
     else:
-        response = Response(render_template("error.html", code=exc.code, title=exc.name, message=message),
-                            status=exc.code or 500, headers=[h for h in exc.get_headers() if h[0].lower() != "content-type"])
+        response = Response(render_template("error.html", code=exc.code, title=exc.name, message=message))
+    response.status_code = exc.code or 500
+    response.headers.extend(header for header in exc.get_headers() if header[0].lower() != "content-type")
     return response
