@@ -104,3 +104,20 @@ def test_upload_watch_progress_play_a_line_and_download_srt(browser, web_server,
     starts = [round(float(element.get_attribute("data-start")), 1) for element in lines]
     assert len(cues) == len(lines) and [round(c.start.total_seconds(), 1) for c in cues] == starts
     assert "Hello" in cues[0].content and cues[-1].end.total_seconds() <= 180.5
+
+
+def test_files_dropped_on_the_upload_form_are_taken(browser, web_server):
+    web = web_server()
+    browser.get(web.url + "/upload")
+    names = browser.execute_script("""
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(2048)], "dropped one.wav", {type: "audio/wav"}));
+        transfer.items.add(new File([new Uint8Array(10)], "two.mp3", {type: "audio/mpeg"}));
+        const zone = document.getElementById("drop");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        const highlighted = zone.classList.contains("over");
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        return [highlighted, Array.from(document.getElementById("files").files).map(f => f.name)];""")
+    assert names == [True, ["dropped one.wav", "two.mp3"]]
+    listed = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#chosen li")]
+    assert listed == ["dropped one.wav (2.0 KiB)", "two.mp3 (10 bytes)"]
