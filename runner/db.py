@@ -32,7 +32,8 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 class SchemaMismatch(RuntimeError):
-    """The database's schema revision is one this code does not know (it is newer than the code)."""
+    """The database's schema revision is one this code does not know (it is newer than the code),
+    or an older one while ``Settings.auto_migrate`` is off."""
 
 
 def make_engine(url: str) -> Engine:
@@ -103,6 +104,10 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str]:
     return current, script.get_current_head()
 
 
+def _known_revisions(url: str) -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+
+
 @contextmanager
 def _migration_lock(settings: Settings) -> Iterator[None]:
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -124,8 +129,7 @@ def upgrade(settings: Settings) -> tuple[str | None, str]:
         engine = make_engine(settings.database_url)
         try:
             before, head = schema_revisions(engine)
-            script = ScriptDirectory.from_config(alembic_config(settings.database_url))
-            if before is not None and before not in {rev.revision for rev in script.walk_revisions()}:
+            if before is not None and before not in _known_revisions(settings.database_url):
                 raise SchemaMismatch(
                     f"the database schema is at revision {before}, which this version of spoolscribe "
                     f"does not know (its newest is {head}); upgrade spoolscribe or use another database"
@@ -139,13 +143,21 @@ def upgrade(settings: Settings) -> tuple[str | None, str]:
 
 
 def open_database(settings: Settings) -> Engine:
-    """Bring the schema up to date if it is behind, then return an engine for the job store.
+    """Bring the schema up to date if it is behind (unless ``settings.auto_migrate`` is off), then
+    return an engine for the job store.
 
     Raises:
-        SchemaMismatch: the database is newer than this code.
+        SchemaMismatch: the database is newer than this code, or behind it with auto_migrate off.
     """
     engine = make_engine(settings.database_url)
     current, head = schema_revisions(engine)
+    if current != head and not settings.auto_migrate:
+        if current is None or current in _known_revisions(settings.database_url):
+            engine.dispose()
+            raise SchemaMismatch(
+                f"the database schema is at revision {current or 'empty'}, older than this version of "
+                f"spoolscribe ({head}), and SPOOLSCRIBE_AUTO_MIGRATE is off; run `spoolscribe db upgrade` "
+                f"(under systemd: systemctl restart spoolscribe-migrate.service) first")
     if current != head:
         upgrade(settings)
     return engine

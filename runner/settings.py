@@ -176,6 +176,12 @@ class Settings:
         """The absolute outbox directory, or None when results go next to their source."""
         return Path(self.inbox_outbox).expanduser().resolve() if self.inbox_outbox else None
 
+    # systemd
+    auto_migrate: bool = True
+    """Bring a database whose schema is behind up to date on opening it. The systemd units set it
+    false: spoolscribe-migrate.service upgrades, and the other services refuse a schema they do not
+    match (``spoolscribe db upgrade`` or restarting the migrate unit fixes an older one)."""
+
 
 def _convert(raw: Any, type_name: Any, origin: str) -> Any:
     if not isinstance(raw, str):
