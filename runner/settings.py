@@ -58,6 +58,9 @@ class Settings:
     """Claims a job may have before it is failed as abandoned."""
     progress_interval: float = 1.0
     """Least seconds between two progress writes of one job (segments in between are batched)."""
+    batch_size: int = 0
+    """Batch size for faster-whisper's BatchedInferencePipeline; 0 transcribes sequentially
+    (see README, "Performance", for the measurements behind the default)."""
     model_cache_size: int = 2
     """Loaded models a runner keeps warm at once (per-job model choice)."""
     reap_interval: float = 30.0

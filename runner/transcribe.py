@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from faster_whisper import WhisperModel
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from runner.media import SAMPLE_RATE
 from runner.options import JobOptions
@@ -86,15 +86,15 @@ class Engine:
             ModelError: the job's model cannot be loaded.
         """
         model = self.model(options.model)
-        segments, info = model.transcribe(
-            samples[int(start * SAMPLE_RATE):],
-            language=language or options.language,
-            task=options.task,
-            initial_prompt=options.initial_prompt,
-            hotwords=options.hotwords,
-            vad_filter=options.vad_filter,
-            word_timestamps=options.word_timestamps,
-        )
+        arguments = dict(language=language or options.language, task=options.task,
+                         initial_prompt=options.initial_prompt, hotwords=options.hotwords,
+                         vad_filter=options.vad_filter, word_timestamps=options.word_timestamps)
+        audio = samples[int(start * SAMPLE_RATE):]
+        if self.settings.batch_size > 0 and options.vad_filter:  # batching needs VAD chunks
+            segments, info = BatchedInferencePipeline(model).transcribe(
+                audio, batch_size=self.settings.batch_size, **arguments)
+        else:
+            segments, info = model.transcribe(audio, **arguments)
         return Recognition(info.language, info.language_probability, _convert(segments, start))
 
 

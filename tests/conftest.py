@@ -115,6 +115,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "20", str(out / "silence.wav"))
     ffmpeg("-i", str(DATA / "jfk.flac"), "-t", "3", str(out / "jfk3.wav"))
     ffmpeg("-stream_loop", "5", "-i", str(DATA / "sample.wav"), "-c", "copy", str(out / "long.wav"))  # 180 s
+    ffmpeg("-i", str(DATA / "sample.wav"), "-c:a", "aac", str(out / "sample.m4a"))
+    whole = (out / "sample.m4a").read_bytes()
+    (out / "cut.m4a").write_bytes(whole[: len(whole) // 2])
+    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=30:c=white:r=16000:a=0.3", str(out / "noise.wav"))
     return out
 
 
