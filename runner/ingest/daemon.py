@@ -106,8 +106,8 @@ class IngestDaemon:
             log.warning("ingest %s: settled %d interrupted deliveries (%d had their job, %d are taken again)",
                         self.name, linked + dropped, linked, dropped)
         self.taken = self.delivery.ledger.latest_versions()
-        log.info("ingest %s: watching %s (%s, quiet period %.1f s, pid %d)", self.name, self.inbox,
-                 self.watcher.mode, self.settings.inbox_quiet, os.getpid())
+        log.info("ingest %s: started (inbox %s, quiet period %.1f s, pid %d)", self.name, self.inbox,
+                 self.settings.inbox_quiet, os.getpid())
         next_health = next_rescan = 0.0
         try:
             while not self._stop.is_set():
@@ -188,6 +188,7 @@ class IngestDaemon:
         self.problems.resolve(("inbox",), "ingest %s: the inbox %s is back; looking for new files", self.name, self.inbox)
         self._inbox_id, self._restart = identity, False
         self._watching_since = time.time()
+        log.info("ingest %s: watching %s (%s)", self.name, self.inbox, self.watcher.mode)
         self._unannounced.clear()
         self.rescan(initial=True)
 
