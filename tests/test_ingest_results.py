@@ -31,9 +31,17 @@ def settings(tmp_path: Path) -> Settings:
 
 def test_outputs_go_next_to_the_source_named_after_it(settings):
     source = settings.inbox_dir / "sub dir" / "-Réunion (finale) 会议.wav"
+    source.parent.mkdir(parents=True)
     paths = inbox_output_paths(settings, inbox_job(source))
     assert paths == {fmt: source.parent / f"-Réunion (finale) 会议.{fmt}" for fmt in ("txt", "srt", "vtt", "json")}
-    assert source.parent.is_dir()
+
+
+def test_a_source_folder_gone_meanwhile_is_not_made_again(settings):
+    source = settings.inbox_dir / "removed" / "talk.wav"
+    assert inbox_output_paths(settings, inbox_job(source, formats=("txt",))) == {
+        "txt": settings.outputs_dir / JOB_ID / "talk.txt"}
+    assert write_error_file(settings, inbox_job(source), "bad", "r1") is None
+    assert not source.parent.exists()
 
 
 def test_an_existing_file_is_never_chosen(settings):
@@ -58,12 +66,14 @@ def test_an_outbox_mirrors_the_inbox_tree(tmp_path):
     settings = Settings(home=tmp_path / "home", inbox=str(tmp_path / "inbox"), inbox_outbox=str(tmp_path / "out"))
     paths = inbox_output_paths(settings, inbox_job(tmp_path / "inbox" / "a" / "b" / "talk.wav", formats=("srt",)))
     assert paths == {"srt": tmp_path / "out" / "a" / "b" / "talk.srt"}
+    (tmp_path / "forced").mkdir()
     elsewhere = inbox_output_paths(settings, inbox_job(tmp_path / "forced" / "talk.wav", formats=("srt",)))
     assert elsewhere == {"srt": tmp_path / "forced" / "talk.srt"}  # not below the inbox: next to it
 
 
 def test_a_failed_job_leaves_an_error_file_and_never_replaces_one(settings):
     source = settings.inbox_dir / "talk.wav"
+    settings.inbox_dir.mkdir(parents=True)
     first = write_error_file(settings, inbox_job(source), "the file is not audio", "r1")
     assert first == settings.inbox_dir / "talk.wav.error.txt"
     text = first.read_text(encoding="utf-8")
@@ -76,10 +86,11 @@ def test_a_failed_job_leaves_an_error_file_and_never_replaces_one(settings):
 def test_only_inbox_jobs_get_error_files_and_a_write_problem_is_only_logged(settings, tmp_path, caplog):
     assert write_error_file(settings, inbox_job(tmp_path / "x.wav", kind=JobSource.UPLOAD), "bad", "r1") is None
     assert not (tmp_path / "x.wav.error.txt").exists()
-    blocked = tmp_path / "file-not-folder"
+    blocked = tmp_path / "a file, not a folder"
     blocked.write_text("")
-    assert write_error_file(settings, inbox_job(blocked / "talk.wav"), "bad", "r1") is None
-    assert "runner r1: job " + JOB_ID in caplog.text
+    outbox = Settings(home=tmp_path / "home", inbox=str(tmp_path), inbox_outbox=str(blocked / "out"))
+    assert write_error_file(outbox, inbox_job(tmp_path / "sub" / "talk.wav"), "bad", "r1") is None
+    assert f"runner r1: job {JOB_ID}: cannot write the error file" in caplog.text
 
 
 # -- with the daemons ---------------------------------------------------------------------------------

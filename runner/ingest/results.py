@@ -16,7 +16,7 @@ from pathlib import Path
 
 from runner.fsutil import atomic_write
 from runner.models import JobSource
-from runner.outputs import safe_stem
+from runner.outputs import output_paths, safe_stem
 from runner.settings import Settings
 from runner.spool import JobFile
 
@@ -31,13 +31,21 @@ def is_inbox_job(job: JobFile) -> bool:
     return job.source == JobSource.INBOX.value and bool(job.inbox_path)
 
 
-def results_dir(settings: Settings, source: Path) -> Path:
-    """The directory for the results of ``source``: its own folder, or the mirrored folder in the
-    outbox (when one is configured and ``source`` lies in the inbox)."""
+def results_dir(settings: Settings, job: JobFile) -> Path | None:
+    """The directory for the results of an inbox job: the mirrored folder in the outbox (created)
+    when one is configured and the source lies in the inbox, else the source's own folder; None
+    when that folder is gone (moved or deleted meanwhile: it is not made again).
+
+    Raises:
+        OSError: the outbox folder cannot be created.
+    """
+    source = Path(job.inbox_path or job.original_name)
     outbox, inbox = settings.outbox_dir, settings.inbox_dir
-    if outbox is None or not source.is_relative_to(inbox):
-        return source.parent
-    return outbox / source.parent.relative_to(inbox)
+    if outbox is not None and source.is_relative_to(inbox):
+        directory = outbox / source.parent.relative_to(inbox)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+    return source.parent if source.parent.is_dir() else None
 
 
 def _variants(stem: str) -> Iterator[str]:
@@ -58,15 +66,19 @@ def free_names(directory: Path, stem: str, suffix: str) -> Iterator[Path]:
 
 def inbox_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
     """``{format: path}`` for the outputs of an inbox job: named after the source file, in its
-    results directory (created), each under the first name no existing file has.
+    results directory, each under the first name no existing file has. When the source's folder
+    is gone, the job's own outputs directory (``<home>/outputs/<job id>/``) instead.
 
     Raises:
-        OSError: the results directory cannot be created.
+        OSError: the outbox folder cannot be created.
         FileExistsError: a thousand name variants of one format are all taken.
     """
-    directory = results_dir(settings, Path(job.inbox_path or job.original_name))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = results_dir(settings, job)
     stem = safe_stem(job.original_name, job.id)
+    if directory is None:
+        log.warning("job %s: the folder of %s is gone; its results go to %s", job.id, job.inbox_path,
+                    settings.outputs_dir / job.id)
+        return output_paths(settings.outputs_dir / job.id, stem, job.options.formats)
     paths = {}
     for fmt in job.options.formats:
         paths[fmt] = next(free_names(directory, stem, f".{fmt}"), None)
@@ -95,8 +107,10 @@ def write_error_file(settings: Settings, job: JobFile, message: str, runner: str
     # The stem keeps the source's extension ("talk.wav"), made safe and short like output stems.
     stem = safe_stem(f"{job.original_name}.error", job.id)
     try:
-        directory = results_dir(settings, Path(job.inbox_path or job.original_name))
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = results_dir(settings, job)
+        if directory is None:
+            log.warning("runner %s: job %s: the folder of %s is gone; no error file", runner, job.id, job.inbox_path)
+            return None
         for path in free_names(directory, stem, ".error.txt"):
             try:
                 atomic_write(path, data, overwrite=False)
