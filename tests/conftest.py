@@ -242,3 +242,110 @@ def inbox(app: App) -> Path:
     """The default inbox (``<home>/inbox``) of this test's settings, created."""
     app.settings.inbox_dir.mkdir()
     return app.settings.inbox_dir
+
+
+# -- systemd: the units installed into a temporary root, and a unit's ExecStart= as systemd builds it ---
+
+SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # systemd's default PATH
+
+
+def install_systemd(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``spoolscribe install-systemd --root ROOT ARGS...`` (text output, not checked)."""
+    return subprocess.run([SPOOLSCRIBE, "install-systemd", "--root", str(root), *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def systemd_root(tmp_path: Path) -> Path:
+    """A filesystem root where ``spoolscribe install-systemd --runners 2`` installed everything.
+
+    Its ``/opt/spoolscribe/.venv/bin`` holds copies of this venv's ``spoolscribe`` and ``gunicorn``
+    scripts (they run this checkout), so the units' ExecStart= paths exist inside the root.
+    """
+    root = tmp_path / "root"
+    venv_bin = root / "opt/spoolscribe/.venv/bin"
+    venv_bin.mkdir(parents=True)
+    for script in ("spoolscribe", "gunicorn"):
+        (venv_bin / script).write_bytes(Path(SPOOLSCRIBE).with_name(script).read_bytes())
+        (venv_bin / script).chmod(0o755)
+    done = install_systemd(root, "--runners", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def _unit_lines(path: Path) -> Iterator[tuple[str, str]]:
+    section = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        if section == "Service":
+            yield key.strip(), value.strip()
+
+
+def _specifiers(value: str, instance: str) -> str:
+    import re
+
+    def one(match: re.Match) -> str:
+        if match.group(1) not in "i%":
+            raise AssertionError(f"specifier %{match.group(1)} in {value!r} is not handled by this test helper")
+        return instance if match.group(1) == "i" else "%"
+
+    return re.sub(r"%(.)", one, value)
+
+
+def unit_exec(root: Path, unit: str) -> tuple[list[str], dict[str, str], Path, dict[str, str]]:
+    """What systemd would run for ``unit`` (e.g. ``spoolscribe-runner@1.service``) installed in
+    ``root``: ``(argv, environment, working directory, [Service] settings)``.
+
+    Follows systemd.unit(5)/systemd.exec(5) for what the spoolscribe units use: the unit file (the
+    template for an instance), then its drop-ins (``spoolscribe-.service.d``, ``<template>.d``,
+    ``<unit>.d``, sorted by file name); ``Environment=`` (quoted words, an empty one resets),
+    ``EnvironmentFile=`` (a leading ``-``: optional) read after them, the last ``ExecStart=``
+    (prefix characters ``-@:+!`` dropped), ``%i`` and ``%%``. Absolute paths (the ExecStart binary,
+    environment files, WorkingDirectory) are looked up inside ``root``. Sandbox and User= are not
+    applied: that needs systemd as PID 1.
+    """
+    import shlex
+
+    system = root / "etc/systemd/system"
+    name, _, suffix = unit.rpartition(".")
+    prefix, at, instance = name.partition("@")
+    template = f"{prefix}@.{suffix}" if at else unit
+    dirs = [f"{'-'.join(prefix.split('-')[:n])}-.{suffix}.d" for n in range(1, prefix.count("-") + 1)]
+    dirs += [f"{template}.d"] + ([f"{unit}.d"] if at else [])
+    dropins: dict[str, Path] = {}
+    for folder in dirs:  # a later (more specific) folder's file of the same name wins
+        dropins.update({conf.name: conf for conf in sorted((system / folder).glob("*.conf"))})
+    settings: dict[str, str] = {}
+    env_words: list[str] = []
+    env_files: list[str] = []
+    for path in [system / (unit if (system / unit).exists() else template), *(dropins[n] for n in sorted(dropins))]:
+        for key, value in _unit_lines(path):
+            value = _specifiers(value, instance)
+            if key == "Environment":
+                env_words = [*env_words, *shlex.split(value)] if value else []
+            elif key == "EnvironmentFile":
+                env_files = [*env_files, value] if value else []
+            else:
+                settings[key] = value
+    env = {"PATH": SERVICE_PATH, "LANG": "C.UTF-8", "INVOCATION_ID": os.urandom(16).hex()}
+    env.update(word.split("=", 1) for word in env_words)
+    for entry in env_files:
+        optional = entry.startswith("-")
+        path = root / entry.lstrip("-").lstrip("/")
+        if optional and not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.lstrip().startswith(("#", ";")):
+                key, _, value = line.partition("=")
+                env[key.strip()] = value.strip().strip("\"'")
+    argv = shlex.split(settings["ExecStart"].lstrip("-@:+!"))
+    argv[0] = str(root / argv[0].lstrip("/"))
+    workdir = root / settings.get("WorkingDirectory", "/").lstrip("/")
+    env["HOME"] = str(workdir)
+    return argv, env, workdir, settings
