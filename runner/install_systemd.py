@@ -14,6 +14,7 @@ Registered on the ``spoolscribe`` group by the last lines of runner.cli.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from runner.fsutil import atomic_file
 
 UNITS_DIR = Path(__file__).resolve().parent.parent / "systemd"
 DEFAULT_VENV = Path("/opt/spoolscribe/.venv")
@@ -116,9 +119,7 @@ def _write(target: Target, path: Path, text: str) -> list[Step]:
         return [Step("ok", f"{path} unchanged")]
 
     def write() -> None:
-        on_host.parent.mkdir(parents=True, exist_ok=True)
-        on_host.write_text(text)
-        on_host.chmod(0o644)
+        _write_file(on_host, text, 0o644)
 
     return [Step("write", f"{path} ({'changed' if on_host.exists() else 'new'})", write)]
 
@@ -135,11 +136,16 @@ def _env_file(target: Target, runners: int) -> list[Step]:
     text = re.sub(r"^SPOOLSCRIBE_RUNNERS=\d+$", f"SPOOLSCRIBE_RUNNERS={runners}", example, flags=re.M)
 
     def write() -> None:
-        on_host.parent.mkdir(parents=True, exist_ok=True)
-        on_host.touch(mode=0o600)  # systemd-tmpfiles then makes it 0640 root:spoolscribe
-        on_host.write_text(text)
+        _write_file(on_host, text, 0o600)  # systemd-tmpfiles then makes it 0640 root:spoolscribe
 
     return [Step("write", f"{ENV_FILE} (new, from spoolscribe.env.example)", write)]
+
+
+def _write_file(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(text.encode())
 
 
 def _run(argv: list[str]) -> Step:

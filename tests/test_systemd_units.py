@@ -8,6 +8,7 @@ units' syntax is checked by test_systemd_install (systemd-analyze verify / secur
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -47,7 +48,7 @@ def configured_root(systemd_root: Path, home: Path, model_path: str, tmp_path: P
 def start_unit(configured_root: Path, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """``start(unit)``: the unit's ExecStart= as a process (own session, output in tmp_path/<unit>.<n>.log);
     the Popen has ``log()`` and ``stop_timeout`` (the unit's TimeoutStopSec= in seconds). Every
-    process group still alive after the test is killed."""
+    process group is killed after the test."""
     started: list[subprocess.Popen] = []
 
     def start(unit: str) -> subprocess.Popen:
@@ -63,9 +64,11 @@ def start_unit(configured_root: Path, tmp_path: Path) -> Iterator[Callable[..., 
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+        try:  # the whole group: gunicorn's workers too
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
 
 
 def run_unit(start_unit: Callable[..., subprocess.Popen], unit: str, timeout: float = 120) -> tuple[int, str]:
