@@ -32,12 +32,15 @@ def output_paths(directory: Path, stem: str, formats: Iterable[str]) -> dict[str
     return {fmt: directory / f"{stem}.{fmt}" for fmt in formats}
 
 
-def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict[str, Any]) -> list[Path]:
+def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict[str, Any],
+                  overwrite: bool = True) -> list[Path]:
     """Render ``transcript`` in every format, then write each file atomically (UTF-8); return the paths.
 
     All or nothing: if one file cannot be written, those already written are removed again.
+    With ``overwrite=False`` an existing file is never replaced.
 
     Raises:
+        FileExistsError: ``overwrite`` is False and one of the paths exists (nothing is left written).
         OSError: a file could not be written (ENOSPC included); no partial file is left.
     """
     rendered = {path: RENDERERS[fmt](transcript, metadata).encode("utf-8") for fmt, path in paths.items()}
@@ -45,7 +48,7 @@ def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict
     try:
         for path, data in rendered.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
+            atomic_write(path, data, overwrite=overwrite)
             written.append(path)
     except OSError:
         for path in written:

@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import timedelta
 
+from runner.ingest.results import write_error_file
 from runner.models import JobStatus
 from runner.settings import Settings
 from runner.spool import Spool
@@ -35,6 +36,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
             message = f"abandoned after {job.attempts} attempts (last runner {job.runner})"
             if store.end_abandoned(job.id, job.runner, job.lease_expires_at, error=message):
                 spool.finish(job.id)
+                write_error_file(settings, job_file_of(job), message, reaper)
                 log.warning("runner %s: job %s failed: %s", reaper, job.id, message)
                 reaped.append(job.id)
         elif store.end_abandoned(job.id, job.runner, job.lease_expires_at):

@@ -15,10 +15,12 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from runner.diarize import Diarizer
 from runner.ingest.results import inbox_output_paths, is_inbox_job, write_error_file
 from runner.media import Audio, MediaError, decode
 from runner.models import JobStatus, SegmentRecord
 from runner.outputs import output_paths, safe_stem, write_outputs
+from runner.rttm import with_rttm
 from runner.settings import Settings
 from runner.spool import JobFile, Spool
 from runner.store import JobStore, SegmentRow
@@ -39,8 +41,11 @@ class WorkContext:
     runner: str
     stop_requested: Callable[[], bool]
     """True once the runner was asked to stop: the job is checkpointed and handed back."""
+    diarizer: Diarizer
+    """Speaker diarization for the jobs that ask for it (the pipeline loaded on first use, then kept)."""
 
 
+OUTPUT_NAME_TRIES = 3
 NEARLY_DONE = 0.9
 """A runner asked to stop finishes a job that is this far through its audio instead of handing it back."""
 
@@ -64,14 +69,6 @@ def _restore(records: list[SegmentRecord]) -> list[Segment]:
 
 def _row(index: int, segment: Segment) -> SegmentRow:
     return SegmentRow(index, segment.start, segment.end, segment.text, [w.to_dict() for w in segment.words])
-
-
-def default_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
-    """``<home>/outputs/<job id>/<stem>.<format>`` for each of the job's formats; for an inbox job,
-    next to its source file or in the outbox (``runner.ingest.results``)."""
-    if is_inbox_job(job):
-        return inbox_output_paths(settings, job)
-    return output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id), job.options.formats)
 
 
 def perform_job(job: JobFile, ctx: WorkContext) -> str:
@@ -111,6 +108,8 @@ def _fail(ctx: WorkContext, job: JobFile, message: str) -> str:
 def _perform(job: JobFile, ctx: WorkContext) -> str:
     store, runner, settings = ctx.store, ctx.runner, ctx.settings
     started = time.monotonic()
+    if not store.record_progress(job.id, runner, stage="decoding"):
+        raise _Lost()
     audio = _decode(ctx.spool.media_path(job.media))
     warnings = list(audio.warnings)
     duration = audio.duration
@@ -162,10 +161,12 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
         return outcome
     if not segments:
         warnings.append("no speech detected")
+    transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
+    if job.options.diarize:
+        transcript = _diarize(ctx, job, audio, transcript, warnings)
     if not store.record_progress(job.id, runner, stage="writing", warnings=warnings):
         raise _Lost()
-    transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
-    written = write_outputs(transcript, default_output_paths(settings, job), _metadata(job, settings))
+    written = _write_results(settings, job, transcript)
     if not store.finish(job.id, runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
                         warnings=warnings, progress=1.0, processed_seconds=duration):
         raise _Lost()
@@ -182,6 +183,16 @@ def _decode(path: Path) -> Audio:
     return decode(path)
 
 
+def _diarize(ctx: WorkContext, job: JobFile, audio: Audio, transcript: Transcript, warnings: list[str]) -> Transcript:
+    """Stage "diarizing": the transcript with speakers; if diarization fails, the transcript as it
+    was and the reason appended to ``warnings``."""
+    if not ctx.store.record_progress(job.id, ctx.runner, stage="diarizing", warnings=warnings):
+        raise _Lost()
+    transcript, warning = ctx.diarizer.attribute(transcript, audio.samples, job.options, ctx.runner, job.id)
+    warnings.extend([warning] if warning else [])
+    return transcript
+
+
 def _share(processed: float, duration: float) -> float:
     return min(1.0, processed / duration) if duration > 0 else 1.0
 
@@ -191,6 +202,25 @@ def _checkpoint(ctx: WorkContext, job: JobFile, pending: list[SegmentRow], proce
                                      progress=_share(processed, duration)):
         raise _Lost()
     pending.clear()
+
+
+def _write_results(settings: Settings, job: JobFile, transcript: Transcript, partial: bool = False) -> list[Path]:
+    """Write the job's outputs and return their paths. Results beside an inbox file never replace
+    a file that appeared meanwhile (fresh names are chosen); a partial transcript (a cancelled job)
+    stays under ``<home>/outputs/<id>/`` rather than beside the user's file."""
+    beside_source = is_inbox_job(job) and not partial
+    for _ in range(OUTPUT_NAME_TRIES):
+        if beside_source:
+            paths = inbox_output_paths(settings, job)
+        else:
+            paths = output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id),
+                                 job.options.formats)
+        try:
+            return write_outputs(transcript, with_rttm(paths, transcript), _metadata(job, settings),
+                                 overwrite=not beside_source)
+        except FileExistsError:
+            continue  # a file of that name appeared after the names were chosen
+    raise OSError(f"could not find free output names after {OUTPUT_NAME_TRIES} tries")
 
 
 def _metadata(job: JobFile, settings: Settings) -> dict:
@@ -205,7 +235,7 @@ def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings
     if current is None or current.status != JobStatus.CANCELLED.value:
         raise _Lost()
     transcript = Transcript(language, None, duration, tuple(segments))
-    written = write_outputs(transcript, default_output_paths(ctx.settings, job), _metadata(job, ctx.settings))
+    written = _write_results(ctx.settings, job, transcript, partial=True)
     ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],
                                      warnings=[*warnings, "cancelled: the transcript is partial"])
     log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.models import Job
+from runner.models import Job, JobSource
 from runner.settings import Settings
 from runner.spool import Spool
 from runner.store import JobStore
@@ -34,10 +34,13 @@ def _within(path: Path, root: Path) -> bool:
 
 def output_file(job: Job, fmt: str, settings: Settings) -> Path | None:
     """The job's output file of format ``fmt`` (``txt``, ``srt``, ``vtt``, ``json``), if it was
-    written and still exists inside the data root."""
+    written and still exists inside the data root, or, for an inbox job, the inbox or outbox."""
+    roots = [settings.home]
+    if job.source == JobSource.INBOX.value:
+        roots += [root for root in (settings.inbox_dir, settings.outbox_dir) if root is not None]
     for name in job.outputs or []:
         path = Path(name)
-        if path.suffix == f".{fmt}" and path.is_file() and _within(path, settings.home):
+        if path.suffix == f".{fmt}" and path.is_file() and any(_within(path, root) for root in roots):
             return path
     return None
 
