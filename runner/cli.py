@@ -79,9 +79,14 @@ def fails_cleanly(command: Callable) -> Callable:
     return wrapper
 
 
+def under_journal() -> bool:
+    """True when systemd runs this process (its output goes to the journal, which adds timestamps)."""
+    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+
+
 def configure_logging(verbose: bool) -> None:
     """Log to stderr, one line per event; no timestamps under systemd (the journal adds them)."""
-    timestamp = "" if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID") else "%(asctime)s "
+    timestamp = "" if under_journal() else "%(asctime)s "
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format=f"{timestamp}%(levelname)s %(name)s: %(message)s",
@@ -117,17 +122,21 @@ def main(ctx: click.Context, home: Path | None, database_url: str | None, verbos
 @click.option("--hotwords", help="Words to favour during recognition.")
 @click.option("--vad/--no-vad", default=True, show_default=True, help="Skip silence with the VAD filter.")
 @click.option("--word-timestamps/--no-word-timestamps", default=True, show_default=True)
+@click.option("--diarize", is_flag=True, help="Tell who spoke when (runners need spoolscribe[diarization]).")
+@click.option("--num-speakers", type=int, help="With --diarize: the number of speakers, when known.")
+@click.option("--min-speakers", type=int, help="With --diarize: at least this many speakers.")
+@click.option("--max-speakers", type=int, help="With --diarize: at most this many speakers.")
 @pass_app
 @fails_cleanly
 def submit(app: App, files: tuple[Path, ...], language: str, task: str, model: str | None, formats: str,
-           prompt: str | None, hotwords: str | None, vad: bool, word_timestamps: bool) -> None:
+           prompt: str | None, hotwords: str | None, vad: bool, word_timestamps: bool, **speakers: Any) -> None:
     """Queue FILES for transcription; print one job id per line."""
     from runner.submit import submit_path
 
     try:
         options = JobOptions(language=language, task=task, model=model, formats=formats,
                              initial_prompt=prompt, hotwords=hotwords, vad_filter=vad,
-                             word_timestamps=word_timestamps)
+                             word_timestamps=word_timestamps, **speakers)
     except OptionsError as exc:
         raise click.BadParameter(str(exc)) from None
     for path in files:

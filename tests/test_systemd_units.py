@@ -167,6 +167,7 @@ def test_web_unit_answers_healthz_and_stops_within_its_timeout(start_unit) -> No
     status, body = wait_for(healthz, 60, interval=0.3, what="/healthz to answer")
     assert status == 200 and body["status"] == "ok" and body["database"] == "ok", body
     assert stop(web) == 0, web.log()
+    assert_journal_lines(web.log())
 
 
 def test_ingest_unit_picks_up_a_dropped_file(start_unit, app, media: Path, tmp_path: Path) -> None:

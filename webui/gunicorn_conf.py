@@ -9,8 +9,17 @@ stream long uploads; status requests only read SQLite, so a few threads per work
 
 import logging
 
-from runner.cli import configure_logging
+from gunicorn.glogging import Logger
+
+from runner.cli import configure_logging, under_journal
 from runner.settings import Settings
+
+
+class JournalLogger(Logger):
+    """gunicorn's own lines without a timestamp: the journal adds one."""
+
+    error_fmt = "[%(process)d] [%(levelname)s] %(message)s"
+
 
 _settings = Settings.from_env()
 
@@ -29,6 +38,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # no headers, so no cre
 errorlog = "-"
 proc_name = "spoolscribe-web"
 control_socket_disable = True  # gunicorn >= 25: no shared control socket under ~/.gunicorn
+if under_journal():
+    logger_class = JournalLogger
 
 
 def on_starting(server) -> None:
