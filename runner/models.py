@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -46,7 +46,7 @@ class Job(Base):
     """One transcription job: a media file, its options, its state and its progress."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+    __table_args__ = (Index("ix_jobs_status_id", "status", "id"), Index("ix_jobs_finished_at", "finished_at"))
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     """A ULID: 26 characters, sorts by creation time."""
@@ -81,6 +81,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    callback_url: Mapped[str | None] = mapped_column(Text, default=None)
+    """URL that receives this job's completion webhook (besides ``Settings.webhook_url``), or None."""
+    media_removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When retention deleted the job's media from the spool (it can no longer be retried), or None."""
 
 
 class SegmentRecord(Base):
@@ -147,3 +151,83 @@ class InboxFile(Base):
     job_id: Mapped[str | None] = mapped_column(String(26), default=None)
     """The job made from this file (for a duplicate: the job of the same content); None while delivering."""
     created_at: Mapped[datetime] = mapped_column()
+
+
+class JobEnding(Base):
+    """One ending of a job (succeeded, failed or cancelled), recorded once per ``(job_id, finished_at)``:
+    the source of the metrics' all-time counters and of the webhook deliveries the ending owes.
+
+    No foreign key to ``jobs``: the record outlives a deleted job, so counters never go down.
+    """
+
+    __tablename__ = "job_endings"
+    __table_args__ = (UniqueConstraint("job_id", "finished_at", name="uq_job_endings_job_id_finished_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(26))
+    status: Mapped[str] = mapped_column(String(16))
+    """The ``JobStatus`` value the job ended with."""
+    finished_at: Mapped[datetime] = mapped_column()
+    """The job's ``finished_at`` of this ending (a retried job ends again at another time)."""
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    """Seconds of audio transcribed (the job's ``processed_seconds``)."""
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    """The audio's duration in seconds, when it was decoded."""
+    processing_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    """Seconds from the last claim to the end (None for a job that never ran)."""
+    recorded_at: Mapped[datetime] = mapped_column()
+
+
+class WebhookState(str, enum.Enum):
+    """Where a webhook delivery is: pending (first try or a retry due), delivered, or failed (given up)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(Base):
+    """A completion webhook owed to one URL for one ending of a job; its body is fixed when it is
+    made, so every retry sends (and signs) the same bytes. Deleted with its job."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("job_id", "job_finished_at", "url", name="uq_webhook_deliveries_job_id_job_finished_at_url"),
+        Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    job_finished_at: Mapped[datetime] = mapped_column()
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    """The JSON document POSTed (UTF-8)."""
+    state: Mapped[str] = mapped_column(String(16))
+    """A ``WebhookState`` value."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the next attempt is due (while an attempt is in flight: the end of its lease); None when done."""
+    created_at: Mapped[datetime] = mapped_column()
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When it was delivered or given up."""
+
+
+class WebhookAttempt(Base):
+    """One try of a webhook delivery: when, how long, and the HTTP status or the error."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    """1 for the first try."""
+    started_at: Mapped[datetime] = mapped_column()
+    seconds: Mapped[float] = mapped_column(Float)
+    """How long the attempt took."""
+    http_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The receiver's HTTP status, or None when none came (refused, timed out)."""
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    """What went wrong, or None for a 2xx answer."""
+    runner: Mapped[str] = mapped_column(String(128))
+    """The runner that made the attempt."""

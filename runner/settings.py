@@ -185,6 +185,36 @@ class Settings:
     false: spoolscribe-migrate.service upgrades, and the other services refuse a schema they do not
     match (``spoolscribe db upgrade`` or restarting the migrate unit fixes an older one)."""
 
+    # operations
+    retention_media_days: float = 7.0
+    """Days after a succeeded or cancelled job ended before its media in the spool is deleted (0: kept).
+    An inbox job's source file is never deleted, only the spool's link or copy of it."""
+    retention_failed_media_days: float = 30.0
+    """Days after a failed job ended before its media is deleted: longer, so it can still be retried (0: kept)."""
+    retention_job_days: float = 0.0
+    """Days after a job ended before its row and its outputs under ``<home>/outputs`` are deleted
+    (0: kept for ever); never before its media's time. Results beside inbox files stay."""
+    retention_interval: float = 3600.0
+    """Seconds between a runner's retention sweeps (one also runs when a runner starts)."""
+    min_free_bytes: int = 1024**3
+    """A runner claims no job while the spool's or the outputs' filesystem has less free space
+    than this (bytes; 0: no floor). It resumes by itself once space returns."""
+    webhook_url: str = ""
+    """URL that receives a JSON POST when any job ends (empty: none; jobs may name their own ``callback_url``)."""
+    webhook_secret: str = field(default="", repr=False)
+    """Key for the ``X-Spoolscribe-Signature: sha256=<hex>`` HMAC of each webhook body (empty: unsigned)."""
+    webhook_timeout: float = 10.0
+    """Seconds one webhook attempt may wait to connect and for each read of the answer."""
+    webhook_backoff: float = 5.0
+    """Seconds before the first retry of a failed webhook; each next waits twice as long (at most 10 minutes)."""
+    webhook_retry_seconds: float = 3600.0
+    """Seconds after a job ended during which its webhook is retried; then it is given up."""
+    webhook_callbacks: bool = True
+    """Accept a per-job ``callback_url`` from uploads (false: only ``webhook_url`` is called)."""
+    public_url: str = ""
+    """The web's address as people and webhook receivers reach it (``https://host``), for links in
+    webhooks; empty: the links are paths (``/api/jobs/<id>``)."""
+
 
 def _convert(raw: Any, type_name: Any, origin: str) -> Any:
     if not isinstance(raw, str):
