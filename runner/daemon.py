@@ -17,6 +17,7 @@ from types import FrameType
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from runner.diarize import Diarizer
 from runner.models import JobStatus
 from runner.reaper import reap_abandoned, repair_spool
 from runner.settings import Settings
@@ -55,7 +56,7 @@ class Runner:
         self._wake = threading.Event()
         self._signals = 0
         self._stop_asked_at: float | None = None
-        self._context = WorkContext(settings, store, spool, engine, name, self._stop.is_set)
+        self._context = WorkContext(settings, store, spool, engine, name, self._stop.is_set, Diarizer(settings))
 
     # -- one iteration ----------------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ TASKS: tuple[str, ...] = ("transcribe", "translate")
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json")
 MAX_TEXT_OPTION = 2000
 """Longest initial prompt or hotwords, in characters (Whisper's prompt holds at most 224 tokens)."""
+MAX_SPEAKERS = 100
+"""Most speakers a job may ask diarization to find."""
+SPEAKER_COUNTS: tuple[str, ...] = ("num_speakers", "min_speakers", "max_speakers")
 
 
 class OptionsError(ValueError):
@@ -33,7 +36,9 @@ class JobOptions:
     """How to transcribe one job.
 
     ``language`` None means detect it; ``model`` None means the runner's default model;
-    ``formats`` is a non-empty subset of ``FORMATS`` in that order.
+    ``formats`` is a non-empty subset of ``FORMATS`` in that order. ``diarize`` asks for speaker
+    diarization, with the exact number of speakers (``num_speakers``) or bounds
+    (``min_speakers``/``max_speakers``) when known; None lets the pipeline decide.
     """
 
     language: str | None = None
@@ -44,6 +49,10 @@ class JobOptions:
     hotwords: str | None = None
     vad_filter: bool = True
     word_timestamps: bool = True
+    diarize: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     def __post_init__(self) -> None:
         language = (self.language or "").strip().lower()
@@ -65,9 +74,23 @@ class JobOptions:
                 if value is not None and len(value) > MAX_TEXT_OPTION:
                     raise OptionsError(f"{name} is longer than {MAX_TEXT_OPTION} characters")
                 object.__setattr__(self, name, value)
-        for name in ("vad_filter", "word_timestamps"):
+        for name in ("vad_filter", "word_timestamps", "diarize"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(f"{name} must be true or false")
+        self._check_speaker_counts()
+
+    def _check_speaker_counts(self) -> None:
+        given = [name for name in SPEAKER_COUNTS if getattr(self, name) is not None]
+        for name in given:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPEAKERS:
+                raise OptionsError(f"{name} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}")
+        if given and not self.diarize:
+            raise OptionsError(f"{given[0]} needs diarize (speaker diarization) to be on")
+        if self.num_speakers is not None and (self.min_speakers is not None or self.max_speakers is not None):
+            raise OptionsError("give either num_speakers or min_speakers/max_speakers, not both")
+        if self.min_speakers is not None and self.max_speakers is not None and self.min_speakers > self.max_speakers:
+            raise OptionsError(f"min_speakers ({self.min_speakers}) is more than max_speakers ({self.max_speakers})")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobOptions:

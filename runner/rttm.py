@@ -8,6 +8,7 @@ single spaces, so whitespace inside the file name or a speaker name becomes ``_`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from runner.transcript import Transcript, to_milliseconds
@@ -36,3 +37,11 @@ def to_rttm(transcript: Transcript, metadata: dict[str, Any]) -> str:
         lines.append(f"SPEAKER {uri} 1 {start / 1000:.3f} {duration / 1000:.3f} <NA> <NA> "
                      f"{_field(turn.speaker, 'unknown')} <NA> <NA>\n")
     return "".join(lines)
+
+
+def with_rttm(paths: dict[str, Path], transcript: Transcript) -> dict[str, Path]:
+    """``paths`` ({format: path}) plus ``"rttm"`` beside the first of them when the transcript was
+    diarized (``transcript.turns`` is not None), e.g. ``talk.txt`` gives ``talk.rttm``."""
+    if transcript.turns is None or not paths:
+        return paths
+    return {**paths, "rttm": next(iter(paths.values())).with_suffix(".rttm")}

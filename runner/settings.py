@@ -179,6 +179,16 @@ class Settings:
         """The absolute outbox directory, or None when results go next to their source."""
         return Path(self.inbox_outbox).expanduser().resolve() if self.inbox_outbox else None
 
+    # diarization
+    diarization_pipeline: str = "pyannote/speaker-diarization-community-1"
+    """The pyannote.audio pipeline for jobs that ask for speakers: a model hub id (downloaded on
+    first use with ``HF_TOKEN``) or a local directory holding its ``config.yaml`` and model files."""
+    diarization_token: str = field(default="", repr=False)
+    """Model hub token for ``diarization_pipeline``; empty means ``HF_TOKEN`` (huggingface_hub reads it)."""
+    diarization_batch_size: int = 8
+    """Chunks of 10 s the segmentation and embedding models take at once (0: the pipeline's own
+    setting); on the CPU each adds about 40 MB to a runner's memory while it diarizes."""
+
     # systemd
     auto_migrate: bool = True
     """Bring a database whose schema is behind up to date on opening it. The systemd units set it
