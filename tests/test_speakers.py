@@ -9,6 +9,8 @@ import srt
 import webvtt
 
 from runner.formats import to_json, to_srt, to_txt, to_vtt
+from runner.outputs import output_paths, write_outputs
+from runner.relabel import read_transcript, rename_speakers
 from runner.rttm import to_rttm
 from runner.speakers import SpeakerNameError, assign_speakers, clean_names, rename_transcript, speakers_of
 from runner.transcript import Segment, Transcript, Turn, Word
@@ -150,3 +152,26 @@ def test_renaming_changes_every_output_and_two_names_may_merge(dialogue):
 def test_bad_names_are_refused(dialogue, names, message):
     with pytest.raises(SpeakerNameError, match=message):
         clean_names(names, speakers_of(dialogue))
+
+
+def test_renaming_a_jobs_outputs_rewrites_every_format_from_its_json(dialogue, tmp_path):
+    paths = output_paths(tmp_path, "talk", ("txt", "srt", "vtt", "json", "rttm"))
+    metadata = {"job_id": "J1", "file": "talk.wav", "model": "tiny.en", "options": {"diarize": True}}
+    write_outputs(dialogue, paths, metadata)
+    before = {fmt: path.read_text() for fmt, path in paths.items()}
+    transcript, meta = read_transcript(paths["json"])
+    assert meta == metadata and to_json(transcript, meta) == before["json"]  # the JSON holds everything
+
+    assert rename_speakers(paths.values(), {"SPEAKER_01": "Sheila", "SPEAKER_00": ""}) == {"SPEAKER_01": "Sheila"}
+    after = {fmt: path.read_text() for fmt, path in paths.items()}
+    assert after["txt"] == before["txt"].replace("[SPEAKER_01]", "[Sheila]")
+    assert after["srt"] == before["srt"].replace("[SPEAKER_01]", "[Sheila]")
+    assert after["vtt"] == before["vtt"].replace("<v SPEAKER_01>", "<v Sheila>")
+    assert after["rttm"] == before["rttm"].replace(" SPEAKER_01 ", " Sheila ")
+    assert json.loads(after["json"])["speakers"] == ["SPEAKER_00", "Sheila"]
+    assert rename_speakers(paths.values(), {"Sheila": "Sheila Jones"}) == {"Sheila": "Sheila Jones"}
+    assert "[Sheila Jones] Hello Diane." in paths["txt"].read_text()
+    with pytest.raises(SpeakerNameError, match="no speaker 'SPEAKER_01'"):
+        rename_speakers(paths.values(), {"SPEAKER_01": "Bob"})
+    with pytest.raises(FileNotFoundError, match="json output"):
+        rename_speakers([paths["txt"], paths["vtt"]], {"SPEAKER_00": "Bob"})
