@@ -153,7 +153,7 @@ def submit(app: App, files: tuple[Path, ...], language: str, task: str, model: s
 @pass_app
 @fails_cleanly
 def status(app: App, job_id: str | None, as_json: bool, limit: int) -> None:
-    """Show one job (status, progress, error, outputs), or the newest jobs."""
+    """Show one job (status, progress, error, outputs), or a summary of the metrics and the newest jobs."""
     if job_id:
         job = app.store.get(job_id.strip().upper())
         if job is None:
@@ -161,12 +161,16 @@ def status(app: App, job_id: str | None, as_json: bool, limit: int) -> None:
         data = job_to_dict(job)
         click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else _describe(data))
         return
+    from runner.metrics import snapshot, summary_lines
+
+    metrics = snapshot(app.store, app.settings)
     jobs = [job_to_dict(job) for job in app.store.list(limit=limit)]
     if as_json:
-        click.echo(json.dumps({"counts": app.store.counts(), "jobs": jobs}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"counts": metrics.jobs, "jobs": jobs, "metrics": metrics.to_dict()},
+                              ensure_ascii=False, indent=2))
         return
-    counts = app.store.counts()
-    click.echo("  ".join(f"{name}: {count}" for name, count in counts.items()))
+    click.echo("\n".join(summary_lines(metrics)))
+    click.echo("newest jobs:" if jobs else "no jobs yet")
     for data in jobs:
         percent = f"{data['progress'] * 100:5.1f}%"
         click.echo(f"{data['id']}  {data['status']:<9}  {percent}  {data['file_name']}")
@@ -231,3 +235,8 @@ def db_upgrade(app: App) -> None:
 main.add_command(__import__("webui.command", fromlist=["web"]).web)  # spoolscribe web
 main.add_command(__import__("runner.ingest.command", fromlist=["ingest"]).ingest)  # spoolscribe ingest
 main.add_command(__import__("runner.install_systemd", fromlist=["install_systemd"]).install_systemd)  # spoolscribe install-systemd
+main.add_command(__import__("runner.operator_cli", fromlist=["jobs"]).jobs)  # spoolscribe jobs
+main.add_command(__import__("runner.operator_cli", fromlist=["retry"]).retry)  # spoolscribe retry
+main.add_command(__import__("runner.operator_cli", fromlist=["cancel"]).cancel)  # spoolscribe cancel
+main.add_command(__import__("runner.operator_cli", fromlist=["delete"]).delete)  # spoolscribe delete
+main.add_command(__import__("runner.operator_cli", fromlist=["purge"]).purge)  # spoolscribe purge

@@ -25,6 +25,7 @@ from runner.spool import JobFileError, Spool
 from runner.store import JobStore, utcnow
 from runner.submit import job_file_of
 from runner.transcribe import Engine
+from runner.upkeep import Upkeep
 from runner.work import WorkContext, perform_job
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,16 @@ class Runner:
         self._wake = threading.Event()
         self._signals = 0
         self._stop_asked_at: float | None = None
+        self._upkeep = Upkeep(settings, store, spool, name)
         self._context = WorkContext(settings, store, spool, engine, name, self._stop.is_set, Diarizer(settings))
 
     # -- one iteration ----------------------------------------------------------------------------
 
     def loop(self) -> bool:
-        """Claim and perform at most one pending job; True if one was taken."""
+        """Claim and perform at most one pending job; True if one was taken (none while the disk
+        guard pauses claiming)."""
+        if not self._upkeep.may_claim():
+            return False
         for job_id in self.spool.pending():
             if self._stop.is_set():
                 return False
@@ -82,6 +87,7 @@ class Runner:
                 outcome = perform_job(job, self._context)
             finally:
                 self.current = None
+            self._upkeep.job_ended(job.id)
             if outcome in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
                 self.spool.finish(job.id)
             self._beat("idle")
@@ -114,6 +120,7 @@ class Runner:
         observer = self._watch()
         beating = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beating.start()
+        self._upkeep.start()
         log.info("runner %s: started (model %s, %d threads, pid %d)", self.name, self.settings.model,
                  self.settings.effective_threads, os.getpid())
         self._reap(starting=True)
@@ -131,6 +138,7 @@ class Runner:
                 self._wake.wait(self.settings.rescan_interval)
         finally:
             self._stop.set()
+            self._upkeep.stop()
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
@@ -140,11 +148,12 @@ class Runner:
 
     def _reap(self, starting: bool = False) -> None:
         try:
-            reap_abandoned(self.store, self.spool, self.settings, self.name, starting=starting)
+            self._upkeep.job_ended(*reap_abandoned(self.store, self.spool, self.settings, self.name, starting=starting))
             repair_spool(self.store, self.spool, self.name)
             self.spool.sweep_tmp()
         except Exception:  # the reaper must never take the runner down
             log.exception("runner %s: reaper pass failed", self.name)
+        self._upkeep.tick()
 
     def _watch(self):
         observer = Observer()
@@ -174,7 +183,7 @@ class Runner:
                     continue
                 if job_id is not None:
                     self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
-                self._beat("busy" if job_id else "idle")
+                self._beat("busy" if job_id else self._upkeep.idle_state)
             except Exception:
                 log.exception("runner %s: heartbeat failed", self.name)
 

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runner.models import Job
+from runner.urls import display_url
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -39,4 +40,6 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "lease_expires_at": iso(job.lease_expires_at),
+        "callback_url": display_url(job.callback_url) if job.callback_url else None,
+        "media_removed_at": iso(job.media_removed_at),
     }

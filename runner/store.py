@@ -105,8 +105,8 @@ class JobStore:
     # -- submission -------------------------------------------------------------------------------
 
     @retry_when_busy
-    def add(self, job_file: JobFile) -> Job:
-        """Record a new queued job from its job file; return it."""
+    def add(self, job_file: JobFile, callback_url: str | None = None) -> Job:
+        """Record a new queued job from its job file (and the URL of its completion webhook); return it."""
         job = Job(
             id=job_file.id,
             status=JobStatus.QUEUED.value,
@@ -121,6 +121,7 @@ class JobStore:
             warnings=[],
             outputs=[],
             created_at=utcnow(),
+            callback_url=callback_url,
         )
         with self._write.begin() as session:
             session.add(job)
@@ -247,10 +248,11 @@ class JobStore:
 
         Raises:
             KeyError: no such job.
-            JobStateError: the job is not failed or cancelled.
+            JobStateError: the job is not failed or cancelled, or retention has deleted its media.
         """
         changed = self._update(
-            (Job.id == job_id, Job.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value))),
+            (Job.id == job_id, Job.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value)),
+             Job.media_removed_at.is_(None)),
             status=JobStatus.QUEUED.value,
             error=None,
             warnings=[],
@@ -267,12 +269,13 @@ class JobStore:
         return job
 
     @retry_when_busy
-    def delete(self, job_id: str, allowed: Iterable[str] = FINISHED) -> Job:
-        """Delete a job's row (and its segments) if its status is in ``allowed``; return the old row.
+    def delete(self, job_id: str, allowed: Iterable[str] = FINISHED, ended_before: datetime | None = None) -> Job:
+        """Delete a job's row (and its segments and webhook deliveries) if its status is in ``allowed``
+        and, given ``ended_before``, it ended before then; return the old row.
 
         Raises:
             KeyError: no such job.
-            JobStateError: the job is queued or running (cancel it first).
+            JobStateError: the job is queued or running (cancel it first), or ended since ``ended_before``.
         """
         with self._write.begin() as session:
             job = session.get(Job, job_id)
@@ -280,6 +283,8 @@ class JobStore:
                 raise KeyError(job_id)
             if job.status not in tuple(allowed):
                 raise JobStateError(f"job {job_id} is {job.status}; cancel it before deleting it")
+            if ended_before is not None and (job.finished_at is None or job.finished_at >= ended_before):
+                raise JobStateError(f"job {job_id} ended at {job.finished_at}, not before {ended_before}")
             session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
             session.delete(job)
         return job

@@ -20,15 +20,18 @@ from runner.store import JobStore
 def submit_path(
     store: JobStore, spool: Spool, source: Path, options: JobOptions, *,
     kind: JobSource = JobSource.CLI, original_name: str | None = None, inbox_path: str | None = None,
+    callback_url: str | None = None,
 ) -> Job:
-    """Deliver the file at ``source`` (hard-linked when possible, else copied) as a queued job.
+    """Deliver the file at ``source`` (hard-linked when possible, else copied) as a queued job
+    (``callback_url``: where its completion webhook goes besides ``Settings.webhook_url``).
 
     Raises:
         OSError: the source cannot be read or the spool written.
     """
     job_id = new_job_id()
     media = spool.store_media_file(job_id, source)
-    return _queue(store, spool, JobFile(job_id, media, original_name or source.name, kind.value, options, inbox_path))
+    return _queue(store, spool, JobFile(job_id, media, original_name or source.name, kind.value, options, inbox_path),
+                  callback_url)
 
 
 def submit_stream(
@@ -77,9 +80,9 @@ def cancel(store: JobStore, spool: Spool, job_id: str) -> Job:
     return job
 
 
-def _queue(store: JobStore, spool: Spool, job_file: JobFile) -> Job:
+def _queue(store: JobStore, spool: Spool, job_file: JobFile, callback_url: str | None = None) -> Job:
     try:
-        job = store.add(job_file)
+        job = store.add(job_file, callback_url)
     except BaseException:
         spool.media_path(job_file.media).unlink(missing_ok=True)  # no orphaned media
         raise

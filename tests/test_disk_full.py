@@ -32,7 +32,7 @@ def full_outputs(home):
 def test_disk_full_fails_the_job_cleanly_and_the_runner_goes_on(full_outputs, media, cli, app, runners):
     outputs, filler = full_outputs
     first = cli("submit", str(media / "jfk3.wav")).stdout.strip()
-    runner = runners("writer")
+    runner = runners("writer", extra_env={"SPOOLSCRIBE_MIN_FREE_BYTES": "0"})  # no disk guard: the write must fail
     wait_for(lambda: app.store.get(first).status == "failed", 120, what="the job to fail")
     job = app.store.get(first)
     assert job.error == "no space left on device while writing the outputs; free some space and retry the job"

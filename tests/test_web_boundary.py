@@ -37,7 +37,7 @@ def upload(url, **fields):
 
 token = re.search(r'name="csrf-token" content="([^"]+)"', hit("GET", "/").get_data(as_text=True)).group(1)
 for url in ("/?status=succeeded", "/upload", "/live/jobs", f"/jobs/{finished}", f"/live/jobs/{finished}", "/login",
-            "/api/jobs?limit=5", f"/api/jobs/{finished}", f"/api/jobs/{finished}/media", "/healthz",
+            "/api/jobs?limit=5", f"/api/jobs/{finished}", f"/api/jobs/{finished}/media", "/healthz", "/metrics",
             *(f"/api/jobs/{finished}/transcript.{fmt}" for fmt in ("txt", "srt", "vtt", "json"))):
     hit("GET", url)
 created = upload("/api/jobs").get_json()["id"]

@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
-from runner import submit
+from runner import jobactions
 from runner.models import Job, JobStatus
 from runner.store import JobStateError
-from webui.jobfiles import media_file, remove_job_files
 from webui.services import Services
 
 JOB_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, as the spool names jobs
@@ -75,7 +74,7 @@ def cancel_job(services: Services, job_id: str) -> Job:
     """
     job = find_job(services, job_id)
     with _as_http(job_id):
-        return submit.cancel(services.store, services.spool, job.id)
+        return jobactions.cancel_job(services.store, services.spool, services.settings, job.id)
 
 
 def retry_job(services: Services, job_id: str) -> Job:
@@ -86,10 +85,8 @@ def retry_job(services: Services, job_id: str) -> Job:
         werkzeug.exceptions.Conflict: the job is not failed or cancelled, or its media is gone (409).
     """
     job = find_job(services, job_id)
-    if media_file(job, services.spool) is None:
-        raise Conflict(f"job {job.id} cannot be retried: its media is no longer in the spool; upload the file again")
     with _as_http(job_id):
-        return submit.retry(services.store, services.spool, job.id)
+        return jobactions.retry_job(services.store, services.spool, job.id)
 
 
 def delete_job(services: Services, job_id: str) -> Job:
@@ -101,6 +98,4 @@ def delete_job(services: Services, job_id: str) -> Job:
     """
     job = find_job(services, job_id)
     with _as_http(job_id):
-        deleted = services.store.delete(job.id)
-    remove_job_files(deleted, services.settings, services.spool)
-    return deleted
+        return jobactions.delete_job(services.store, services.spool, services.settings, job.id)

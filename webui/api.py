@@ -13,12 +13,14 @@ from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
+from runner.jobfiles import media_file
 from runner.jobview import job_to_dict
+from runner.metrics import CONTENT_TYPE, exposition, snapshot
 from runner.models import JobStatus
 from runner.options import FORMATS
 from runner.store import utcnow
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
-from webui.jobfiles import media_file, output_file
+from webui.jobfiles import output_file
 from webui.present import ACTIVE, summarize
 from webui.services import services
 from webui.uploads import accept_uploads
@@ -116,7 +118,8 @@ def delete(job_id: str) -> tuple[str, int]:
 
 @bp.get("/healthz")
 def health() -> Response | tuple[Response, int]:
-    """Database reachable, queue depth, and each runner's last heartbeat age (no login needed)."""
+    """Database reachable, queue depth, each runner's last heartbeat age, and the free disk space
+    (``disk_low`` and a line in ``warnings`` when runners pause claiming); no login needed."""
     svc = services()
     try:
         summary = summarize(svc.store, svc.settings, utcnow())
@@ -126,4 +129,14 @@ def health() -> Response | tuple[Response, int]:
         return jsonify(error=f"database unreachable: {reason}"), 503
     return jsonify(status="ok", database="ok", queue_depth=summary.queue_depth,
                    running=summary.counts[JobStatus.RUNNING.value], runners_alive=len(summary.alive),
-                   runners=[runner.to_dict() for runner in summary.runners])
+                   runners=[runner.to_dict() for runner in summary.runners], disk_low=summary.disk_warning is not None,
+                   disk=[space.to_dict() for space in summary.disk],
+                   warnings=[f"runners claim no job: {summary.disk_warning}"] if summary.disk_warning else [])
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The metrics in the Prometheus text format (``runner.metrics``); with a token, it needs the
+    bearer token like the API."""
+    svc = services()
+    return Response(exposition(snapshot(svc.store, svc.settings)), content_type=CONTENT_TYPE)

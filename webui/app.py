@@ -11,9 +11,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from runner.db import open_database
+from runner.retention import lifetime
 from runner.settings import Settings
 from runner.spool import Spool
 from runner.store import JobStore, utcnow
+from runner.urls import display_url
 from webui import api, auth, pages
 from webui.present import Summary, age, clock, eta_seconds, human_bytes, summarize, when
 from webui.services import EXTENSION_KEY, Services, services
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 1 << 20  # any request but an upload (uploads raise it for themselves)
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; "
                            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-JSON_PREFIXES = ("/api/", "/live/", "/healthz")
+JSON_PREFIXES = ("/api/", "/live/", "/healthz", "/metrics")
 
 
 def build_app(settings: Settings | None = None) -> Flask:
@@ -59,7 +61,7 @@ def build_app(settings: Settings | None = None) -> Flask:
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.context_processor(_page_context)
-    app.jinja_env.filters.update(clock=clock, age=age, human_bytes=human_bytes, when=when)
+    app.jinja_env.filters.update(clock=clock, age=age, human_bytes=human_bytes, when=when, redacted=display_url)
     app.jinja_env.globals.update(eta_seconds=eta_seconds)
     return app
 
@@ -74,7 +76,8 @@ def _summary() -> Summary:
 def _page_context() -> dict:
     settings = services().settings
     return {"summary": _summary, "auth_enabled": bool(settings.web_token), "logged_in": "login" in session,
-            "upload_limit": settings.max_upload_bytes}
+            "upload_limit": settings.max_upload_bytes, "lifetime": lambda job: lifetime(job, settings),
+            "callbacks": settings.webhook_callbacks}
 
 
 def _security_headers(response: Response) -> Response:

@@ -1,21 +1,16 @@
-"""A job's files as the web serves and removes them: its media in the spool, its output files,
-its transcript lines. Nothing outside the data root is ever read or removed."""
+"""A job's files as the web serves them: its output files and its transcript lines (its media:
+``runner.jobfiles.media_file``). Nothing outside the data root, the inbox or the outbox is ever read."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.jobfiles import within
 from runner.models import Job, JobSource
 from runner.settings import Settings
-from runner.spool import Spool
 from runner.store import JobStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,11 +22,6 @@ class Line:
     text: str
 
 
-def _within(path: Path, root: Path) -> bool:
-    """True if ``path`` (symbolic links followed) lies inside ``root``."""
-    return path.resolve().is_relative_to(root.resolve())
-
-
 def output_file(job: Job, fmt: str, settings: Settings) -> Path | None:
     """The job's output file of format ``fmt`` (``txt``, ``srt``, ``vtt``, ``json``), if it was
     written and still exists inside the data root, or, for an inbox job, the inbox or outbox."""
@@ -40,16 +30,8 @@ def output_file(job: Job, fmt: str, settings: Settings) -> Path | None:
         roots += [root for root in (settings.inbox_dir, settings.outbox_dir) if root is not None]
     for name in job.outputs or []:
         path = Path(name)
-        if path.suffix == f".{fmt}" and path.is_file() and any(_within(path, root) for root in roots):
+        if path.suffix == f".{fmt}" and path.is_file() and any(within(path, root) for root in roots):
             return path
-    return None
-
-
-def media_file(job: Job, spool: Spool) -> Path | None:
-    """The job's media in the spool (``<spool>/media/<id>.<ext>``), if it is still there."""
-    path = spool.media_path(job.media_path)
-    if path.is_file() and _within(path, spool.media):
-        return path
     return None
 
 
@@ -66,30 +48,3 @@ def transcript_lines(job: Job, settings: Settings, store: JobStore) -> list[Line
     document = json.loads(path.read_bytes().decode("utf-8"))
     return [Line(float(s["start"]), float(s["end"]), str(s["text"])) for s in document.get("segments", [])]
 
-
-def remove_job_files(job: Job, settings: Settings, spool: Spool) -> list[Path]:
-    """Remove a deleted job's media, its output files and its ``<home>/outputs/<id>`` directory;
-    return what was removed. Paths outside the spool's media directory or the data root are left
-    alone, and a file that cannot be removed is logged, not raised."""
-    candidates: list[Path] = []
-    media = spool.media_path(job.media_path)
-    if media.parent.resolve() == spool.media.resolve() and media.name.startswith(job.id):
-        candidates.append(media)
-    candidates.extend(Path(name) for name in job.outputs or [] if _within(Path(name).parent, settings.home))
-    removed = []
-    for path in candidates:
-        try:
-            os.unlink(path)  # a symbolic link is removed itself, never its target
-            removed.append(path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("web: job %s: could not remove %s (%s)", job.id, path, exc)
-    directory = settings.outputs_dir / job.id
-    if directory.is_dir() and not directory.is_symlink():
-        try:
-            shutil.rmtree(directory)
-            removed.append(directory)
-        except OSError as exc:
-            log.warning("web: job %s: could not remove %s (%s)", job.id, directory, exc)
-    return removed

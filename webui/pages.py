@@ -7,11 +7,13 @@ import logging
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
+from runner.jobfiles import media_file
 from runner.models import Job, JobStatus
 from runner.options import FORMATS, LANGUAGES, TASKS
 from runner.store import utcnow
+from runner.webhooks import job_webhooks
 from webui.actions import STATUSES, cancel_job, delete_job, find_job, listing_filter, retry_job
-from webui.jobfiles import media_file, output_file, transcript_lines
+from webui.jobfiles import output_file, transcript_lines
 from webui.present import ACTIVE
 from webui.services import services
 from webui.uploads import accept_uploads
@@ -67,7 +69,8 @@ def upload() -> Response:
 def _job_state(job: Job) -> dict:
     svc = services()
     return {"job": job, "now": utcnow(), "active": job.status in ACTIVE,
-            "downloads": [fmt for fmt in FORMATS if output_file(job, fmt, svc.settings) is not None]}
+            "downloads": [fmt for fmt in FORMATS if output_file(job, fmt, svc.settings) is not None],
+            "webhooks": job_webhooks(svc.store.engine, job.id)}
 
 
 @bp.get("/jobs/<job_id>")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from runner.diskguard import FreeSpace, human_bytes, measure, shortage
 from runner.models import Job, JobStatus
 from runner.settings import Settings
 from runner.store import JobStore
@@ -33,10 +34,13 @@ class RunnerHealth:
 
 @dataclass(frozen=True)
 class Summary:
-    """The line at the top of every page: jobs per status and the runners' health."""
+    """The line at the top of every page: jobs per status, the runners' health, and the free disk
+    space (``disk_warning``: why runners claim no job, or None)."""
 
     counts: dict[str, int]
     runners: list[RunnerHealth]
+    disk: tuple[FreeSpace, ...] = ()
+    disk_warning: str | None = None
 
     @property
     def queue_depth(self) -> int:
@@ -50,7 +54,7 @@ class Summary:
 
 
 def summarize(store: JobStore, settings: Settings, now: datetime) -> Summary:
-    """Counts per status and every known runner's health at ``now`` (naive UTC).
+    """Counts per status, every known runner's health at ``now`` (naive UTC) and the free disk space.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
@@ -61,7 +65,12 @@ def summarize(store: JobStore, settings: Settings, now: datetime) -> Summary:
         age = max(0.0, (now - record.heartbeat_at).total_seconds())
         runners.append(RunnerHealth(record.name, record.state, record.job_id, age,
                                     record.state != "stopped" and age <= stale_after))
-    return Summary(store.counts(), runners)
+    try:
+        disk = tuple(measure(settings))
+    except OSError:
+        disk = ()
+    warning = shortage(list(disk), settings.min_free_bytes) if settings.min_free_bytes > 0 else None
+    return Summary(store.counts(), runners, disk, warning)
 
 
 def eta_seconds(job: Job, now: datetime) -> float | None:
@@ -94,15 +103,6 @@ def age(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds / 3600:.0f} h"
     return f"{seconds / 86400:.0f} d"
-
-
-def human_bytes(size: int) -> str:
-    """``2147483648`` -> ``"2.0 GiB"`` (binary units; ``"512 bytes"`` below 1 KiB)."""
-    units = ("bytes", "KiB", "MiB", "GiB", "TiB")
-    value, unit = float(size), 0
-    while value >= 1024 and unit < len(units) - 1:
-        value, unit = value / 1024, unit + 1
-    return f"{size} bytes" if unit == 0 else f"{value:.1f} {units[unit]}"
 
 
 def when(moment: datetime | None) -> str:

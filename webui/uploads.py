@@ -27,6 +27,7 @@ from runner.options import JobOptions, OptionsError
 from runner.settings import Settings
 from runner.spool import MAX_NAME_CHARS, media_extension
 from runner.submit import submit_path
+from runner.urls import check_url
 from webui.auth import CSRF_HEADER, check_csrf
 from webui.present import human_bytes
 from webui.probe import MediaRefused, probe_upload
@@ -37,6 +38,7 @@ TEXT_OPTIONS = ("language", "task", "model", "initial_prompt", "hotwords")
 FLAG_OPTIONS = ("vad_filter", "word_timestamps")
 OPTION_FIELDS = frozenset({*TEXT_OPTIONS, *FLAG_OPTIONS, "formats"})
 CSRF_FIELD = "csrf_token"
+CALLBACK_FIELD = "callback_url"
 FORM_OVERHEAD = 1 << 20  # bytes of a request beyond its files: boundaries, part headers, options
 MAX_FIELD_BYTES = 512 * 1024  # a text field (werkzeug also buffers up to this much of the body)
 MAX_PARTS = 200
@@ -146,10 +148,10 @@ def options_from_form(form: MultiDict, settings: Settings) -> JobOptions:
         werkzeug.exceptions.BadRequest: an unknown field, an invalid value, or a model outside
             the allow-list (``SPOOLSCRIBE_WEB_MODELS``).
     """
-    unknown = set(form) - OPTION_FIELDS - {CSRF_FIELD}
+    unknown = set(form) - OPTION_FIELDS - {CSRF_FIELD, CALLBACK_FIELD}
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))}; the options are "
-                         f"{', '.join(sorted(OPTION_FIELDS))}")
+                         f"{', '.join(sorted(OPTION_FIELDS | {CALLBACK_FIELD}))}")
     values: dict[str, object] = {name: form[name] for name in TEXT_OPTIONS if name in form}
     values.update({name: _flag(name, form[name]) for name in FLAG_OPTIONS if name in form})
     if "formats" in form:
@@ -161,6 +163,24 @@ def options_from_form(form: MultiDict, settings: Settings) -> JobOptions:
     try:
         return JobOptions(**values)  # type: ignore[arg-type]
     except OptionsError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def callback_from_form(form: MultiDict, settings: Settings) -> str | None:
+    """The job's completion webhook URL from the ``callback_url`` field (None when absent or empty).
+
+    Raises:
+        werkzeug.exceptions.BadRequest: not an http(s) URL, or per-job callbacks are turned off
+            (``SPOOLSCRIBE_WEBHOOK_CALLBACKS``).
+    """
+    value = form.get(CALLBACK_FIELD, "").strip()
+    if not value:
+        return None
+    if not settings.webhook_callbacks:
+        raise BadRequest("this server takes no per-job callback URL (SPOOLSCRIBE_WEBHOOK_CALLBACKS is off)")
+    try:
+        return check_url(value)
+    except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
 
@@ -184,6 +204,7 @@ def accept_uploads(services: Services, *, one_file: bool, form_csrf: bool) -> li
         if form_csrf:
             check_csrf(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER))
         options = options_from_form(form, services.settings)
+        callback_url = callback_from_form(form, services.settings)
         if not received:
             raise BadRequest(f"no file in the request: send the audio or video file in the field '{FILE_FIELD}'")
         if one_file and len(received) > 1:
@@ -194,4 +215,4 @@ def accept_uploads(services: Services, *, one_file: bool, form_csrf: bool) -> li
             except MediaRefused as exc:
                 raise UnsupportedMediaType(f"{item.name}: {exc}") from None
         return [submit_path(services.store, services.spool, item.path, options, kind=JobSource.UPLOAD,
-                            original_name=item.name) for item in received]
+                            original_name=item.name, callback_url=callback_url) for item in received]
