@@ -349,3 +349,50 @@ def unit_exec(root: Path, unit: str) -> tuple[list[str], dict[str, str], Path, d
     workdir = root / settings.get("WorkingDirectory", "/").lstrip("/")
     env["HOME"] = str(workdir)
     return argv, env, workdir, settings
+
+
+# -- jobs that ended in the past (retention, metrics, operator commands) ----------------------------
+
+
+@pytest.fixture
+def ended_job(app: App) -> Callable[..., object]:
+    """Make a job that ended ``days`` ago, through the store's own transitions (submit, claim,
+    finish), then move its times back; returns the job as stored.
+
+    ``ended_job(status="succeeded", days=0.0, name="jfk.flac", formats=("txt", "srt"), inbox_source=None)``:
+    the outputs (tiny placeholder files) go to ``<home>/outputs/<id>/``, or, for an inbox job
+    (``inbox_source``: a file in the inbox), beside its source as the inbox does.
+    """
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from runner.models import Job, JobSource, JobStatus
+    from runner.options import JobOptions
+    from runner.submit import submit_path
+
+    def make(status: str = "succeeded", days: float = 0.0, name: str = "jfk.flac",
+             formats: tuple[str, ...] = ("txt", "srt"), inbox_source: Path | None = None):
+        source = inbox_source or DATA / "jfk.flac"
+        job = submit_path(app.store, app.spool, source, JobOptions(formats=",".join(formats)), original_name=name,
+                          kind=JobSource.INBOX if inbox_source else JobSource.CLI,
+                          inbox_path=str(inbox_source) if inbox_source else None)
+        assert app.spool.claim(job.id) and app.store.claim(job.id, "test-runner", 60)
+        folder = inbox_source.parent if inbox_source else app.settings.outputs_dir / job.id
+        folder.mkdir(parents=True, exist_ok=True)
+        outputs = [folder / f"{Path(name).stem}.{fmt}" for fmt in formats]
+        for path in outputs:
+            path.write_text(f"output of {job.id}\n")
+        assert app.store.finish(job.id, "test-runner", JobStatus(status), outputs=[str(p) for p in outputs],
+                                duration=11.0, processed_seconds=11.0,
+                                error="test failure" if status == JobStatus.FAILED.value else None)
+        app.spool.finish(job.id)
+        ended = app.store.get(job.id)
+        back = timedelta(days=days)
+        with app.store.engine.begin() as connection:
+            connection.execute(update(Job).where(Job.id == job.id).values(
+                created_at=ended.created_at - back, started_at=ended.started_at - back,
+                finished_at=ended.finished_at - back))
+        return app.store.get(job.id)
+
+    return make
