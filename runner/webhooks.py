@@ -221,7 +221,7 @@ class Dispatcher:
         or failed once the retry time is up. Nothing is stored for a job deleted meanwhile."""
         now = utcnow()
         where = (WebhookDelivery.id == delivery.id, WebhookDelivery.state == WebhookState.PENDING.value)
-        shown = display_url(delivery.url)
+        shown, level = display_url(delivery.url), logging.WARNING if attempt.error else logging.INFO
         if attempt.error is None:
             values: dict[str, Any] = {"state": WebhookState.DELIVERED.value, "next_attempt_at": None, "done_at": now}
             outcome = f"delivered (HTTP {attempt.http_status}, attempt {attempt.number})"
@@ -233,14 +233,13 @@ class Dispatcher:
             else:
                 values = {"next_attempt_at": retry_at}
                 outcome = (f"attempt {attempt.number} failed ({attempt.error}); "
-                           f"next in {(retry_at - now).total_seconds():.0f} s")
+                           f"next in {(retry_at - now).total_seconds():.3g} s")
         with Session(write_engine(self.engine)) as session, session.begin():
             if session.get(WebhookDelivery, delivery.id) is None:
                 return  # deleted with its job
             session.add(attempt)
             session.execute(update(WebhookDelivery).where(*where).values(attempts=attempt.number, **values))
-        log.log(logging.WARNING if attempt.error else logging.INFO, "runner %s: job %s: webhook to %s %s",
-                self.runner, delivery.job_id, shown, outcome)
+        log.log(level, "runner %s: job %s: webhook to %s %s", self.runner, delivery.job_id, shown, outcome)
 
     def _until_due(self) -> float:
         """Seconds until the next pending delivery is due (at most ``POLL_SECONDS``)."""

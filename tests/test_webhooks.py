@@ -1,0 +1,182 @@
+"""Completion webhooks against receivers this test runs on 127.0.0.1: one signed POST per ended
+job (and per callback URL), retried after a 500, every attempt recorded and shown on the job page;
+a receiver that never answers does not hold the runner up."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from conftest import DATA, wait_for
+from runner.models import WebhookAttempt, WebhookDelivery
+from runner.webhooks import job_webhooks
+from webui import create_app
+
+SECRET = "s3cret-for-signing"
+
+
+class Receiver:
+    """An HTTP server in a thread of the test: records each POST as (path, headers, body, status);
+    the status is ``answer(job id in the body, how many POSTs of that job and path came so far)``."""
+
+    def __init__(self, answer: Callable[[str, int], int]) -> None:
+        self.posts: list[tuple[str, dict[str, str], bytes, int]] = []
+        lock, seen = threading.Lock(), Counter()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    key = (self.path, json.loads(body)["id"])
+                    seen[key] += 1
+                    status = answer(key[1], seen[key])
+                    receiver.posts.append((self.path, dict(self.headers), body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[[Callable[[str, int], int]], Receiver]]:
+    started: list[Receiver] = []
+
+    def start(answer: Callable[[str, int], int]) -> Receiver:
+        started.append(Receiver(answer))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def deliveries(app, state: str | None = None) -> int:
+    with Session(app.store.engine) as session:
+        query = select(func.count()).select_from(WebhookDelivery)
+        return session.scalar(query.where(WebhookDelivery.state == state) if state else query)
+
+
+def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli, media, runners, receiver, upload):
+    hooks = receiver(lambda job_id, count: 500 if count == 1 else 200)
+    succeeded = cli("submit", "--format", "txt,srt", str(media / "jfk3.wav")).stdout.strip()
+    failed = cli("submit", str(media / "empty.wav")).stdout.strip()
+    callback = f"{hooks.url}/callback?token=private"
+    response = upload(DATA / "jfk.flac", callback_url=callback)
+    assert response.status_code == 201, response.json
+    with_callback = response.json["id"]
+    assert response.json["callback_url"] == f"{hooks.url}/callback"  # shown without its query
+
+    settings = {"SPOOLSCRIBE_WEBHOOK_URL": f"{hooks.url}/hook", "SPOOLSCRIBE_WEBHOOK_SECRET": SECRET,
+                "SPOOLSCRIBE_WEBHOOK_BACKOFF": "0.2", "SPOOLSCRIBE_PUBLIC_URL": "https://transcripts.example/"}
+    cancelled = cli("submit", str(media / "jfk3.wav")).stdout.strip()
+    assert cli("cancel", cancelled, extra_env=settings).returncode == 0  # queued: the cancel records its ending
+    assert cli("cancel", cancelled, extra_env=settings).returncode == 1  # already ended: nothing more is owed
+    runner = runners("notifier", extra_env=settings)
+    wait_for(lambda: deliveries(app, "delivered") == 5, 180, interval=0.2, what="every webhook delivered")
+
+    ok_posts = Counter((path, json.loads(body)["id"]) for path, _, body, status in hooks.posts if status == 200)
+    assert ok_posts == {("/hook", succeeded): 1, ("/hook", failed): 1, ("/hook", cancelled): 1,
+                        ("/hook", with_callback): 1, ("/callback?token=private", with_callback): 1}
+    assert len(hooks.posts) == 10 and deliveries(app) == 5  # each answered 500 first, then 200
+    for path, headers, body, _ in hooks.posts:
+        assert headers["X-Spoolscribe-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["Content-Type"].startswith("application/json") and headers["X-Spoolscribe-Event"] == "job.finished"
+    bodies = {json.loads(body)["id"]: json.loads(body) for _, _, body, _ in hooks.posts}
+    done = bodies[succeeded]
+    assert done["status"] == "succeeded" and done["file_name"] == "jfk3.wav" and done["error"] is None
+    assert done["language"] == "en" and done["duration"] == pytest.approx(3.0, abs=0.1)
+    assert done["links"] == {"job": f"https://transcripts.example/api/jobs/{succeeded}",
+                             "page": f"https://transcripts.example/jobs/{succeeded}",
+                             "transcripts": {fmt: f"https://transcripts.example/api/jobs/{succeeded}/transcript.{fmt}"
+                                             for fmt in ("txt", "srt")}}
+    assert bodies[failed]["status"] == "failed" and bodies[failed]["error"] and bodies[failed]["links"]["transcripts"] == {}
+    assert bodies[cancelled]["status"] == "cancelled" and bodies[cancelled]["error"] == "cancelled by request"
+    retried = [body for path, _, body, _ in hooks.posts if path == "/hook" and json.loads(body)["id"] == succeeded]
+    assert retried[0] == retried[1], "a retry sends the same bytes"
+
+    (delivery, attempts), = [entry for entry in job_webhooks(app.store.engine, succeeded)]
+    assert [(a.number, a.http_status, a.error) for a in attempts] == [(1, 500, "HTTP 500 Internal Server Error"),
+                                                                       (2, 200, None)]
+    assert delivery.state == "delivered" and delivery.attempts == 2 and all(a.runner == "notifier" for a in attempts)
+    html = create_app(app.settings).test_client().get(f"/jobs/{with_callback}").get_data(as_text=True)
+    assert html.count("HTTP 500 Internal Server Error") == 2 and html.count("HTTP 200") == 2
+    assert f"{hooks.url}/callback" in html and "private" not in html
+    log = runner.log_path.read_text()
+    assert f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook attempt 1 failed (HTTP 500" in log
+    assert f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook delivered (HTTP 200, attempt 2)" in log
+
+
+class Silent:
+    """A receiver that accepts connections and reads requests but never answers (until closed)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.requests: list[bytes] = []
+        self.connections: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections.append(connection)
+            self.requests.append(connection.recv(65536))
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+        self.listener.close()
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_the_runner(app, cli, media, runners):
+    silent = Silent()
+    try:
+        ids = [cli("submit", str(media / "jfk3.wav")).stdout.strip() for _ in range(3)]
+        runner = runners("patient", extra_env={"SPOOLSCRIBE_WEBHOOK_URL": silent.url,
+                                                "SPOOLSCRIBE_WEBHOOK_TIMEOUT": "300"})
+        wait_for(lambda: all(app.store.get(job_id).status == "succeeded" for job_id in ids), 180, interval=0.2,
+                 what="every job to succeed")
+        wait_for(lambda: silent.requests, 30, what="the first webhook request to arrive")
+        # every job ended while the first webhook still waits for its answer
+        assert all(app.store.get(job_id).status == "succeeded" for job_id in ids)
+        assert len(silent.requests) == 1 and silent.requests[0].startswith(b"POST /hook HTTP/1.1")
+        with Session(app.store.engine) as session:
+            assert session.scalar(select(func.count()).select_from(WebhookAttempt)) == 0
+        assert deliveries(app, "pending") == 3
+    finally:
+        silent.close()  # the attempt in flight now ends with an error, recorded like any other
+    wait_for(lambda: job_webhooks(app.store.engine, ids[0])[0][1], 30, what="the attempt to be recorded")
+    (delivery, (attempt, *_)), = job_webhooks(app.store.engine, ids[0])
+    assert attempt.http_status is None and attempt.error and delivery.state == "pending"
+    assert runner.poll() is None
