@@ -1,0 +1,94 @@
+"""Metrics: /metrics parses with the Prometheus client's own parser and its counters move after
+jobs run (and never go down when jobs are deleted); ``spoolscribe status`` summarises the same."""
+
+from __future__ import annotations
+
+import json
+
+from alembic import command
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+
+from runner.db import alembic_config, make_engine, open_database
+from runner.metrics import snapshot
+from runner.settings import Settings
+from runner.store import JobStore, utcnow
+from webui import create_app
+
+
+def scrape(client, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``{(sample name, sorted labels): value}`` of every sample /metrics returns."""
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200 and response.content_type.startswith("text/plain; version=")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.get_data(as_text=True)) for sample in family.samples}
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+def test_metrics_parse_and_their_counters_move_after_jobs_run(app, client, cli, media):
+    before = scrape(client)
+    assert value(before, "spoolscribe_jobs_finished_total", status="succeeded") == 0
+    assert value(before, "spoolscribe_real_time_factor_count") == 0
+    succeeded = cli("submit", str(media / "jfk3.wav")).stdout.strip()
+    cli("submit", str(media / "empty.wav"))
+    assert value(scrape(client), "spoolscribe_jobs", status="queued") == 2
+
+    assert cli("runner", "--burst").returncode == 0
+    app.store.heartbeat("runner-a", "idle", None, utcnow())
+    after = scrape(client)
+    assert value(after, "spoolscribe_jobs", status="queued") == 0
+    assert value(after, "spoolscribe_jobs", status="succeeded") == 1
+    assert value(after, "spoolscribe_jobs_finished_total", status="succeeded") == 1
+    assert value(after, "spoolscribe_jobs_finished_total", status="failed") == 1
+    assert value(after, "spoolscribe_jobs_finished_total", status="cancelled") == 0
+    assert 2.9 <= value(after, "spoolscribe_audio_seconds_total") <= 3.1
+    buckets = [value(after, "spoolscribe_real_time_factor_bucket", le=le)
+               for le in ("0.05", "0.1", "0.2", "0.3", "0.5", "0.75", "1.0", "1.5", "2.0", "3.0", "5.0", "+Inf")]
+    assert buckets == sorted(buckets) and buckets[-1] == value(after, "spoolscribe_real_time_factor_count") == 1
+    assert value(after, "spoolscribe_real_time_factor_sum") > 0
+    assert 0 <= value(after, "spoolscribe_runner_heartbeat_age_seconds", runner="runner-a") < 5
+    assert value(after, "spoolscribe_disk_free_bytes", directory="spool") > 0
+    assert value(after, "spoolscribe_disk_min_free_bytes") == app.settings.min_free_bytes
+
+    assert client.delete(f"/api/jobs/{succeeded}").status_code == 204
+    deleted = scrape(client)
+    assert value(deleted, "spoolscribe_jobs", status="succeeded") == 0
+    assert value(deleted, "spoolscribe_jobs_finished_total", status="succeeded") == 1, "counters never go down"
+
+    summary = cli("status")
+    assert summary.returncode == 0, summary.stderr
+    lines = summary.stdout.splitlines()
+    assert "finished:   1 succeeded, 1 failed, 0 cancelled (all time)" in lines
+    assert "audio:      3 s transcribed" in lines
+    assert any(line.startswith("speed:      real-time factor ") and "over 1 jobs" in line for line in lines)
+    assert any(line.startswith("runners:    runner-a idle (heartbeat ") for line in lines)
+    assert any(line.startswith("disk free:  spool ") for line in lines)
+    listing = json.loads(cli("status", "--json").stdout)
+    assert listing["counts"]["failed"] == 1 and len(listing["jobs"]) == 1  # the old keys, unchanged
+    assert listing["metrics"]["finished"] == {"succeeded": 1, "failed": 1, "cancelled": 0}
+    assert listing["metrics"]["rtf_buckets"]["+Inf"] == 1
+
+
+def test_metrics_need_the_token_when_one_is_set(app):
+    guarded = create_app(Settings.from_env(env={}, home=app.settings.home, web_token="t0ken")).test_client()
+    refused = guarded.get("/metrics")
+    assert refused.status_code == 401 and "Bearer" in refused.headers["WWW-Authenticate"]
+    assert refused.json["error"]
+    assert value(scrape(guarded, Authorization="Bearer t0ken"), "spoolscribe_jobs", status="queued") == 0
+
+
+def test_jobs_ended_before_the_upgrade_are_counted(app):
+    url = app.settings.database_url
+    command.upgrade(alembic_config(url), "0002")
+    with make_engine(url).begin() as connection:
+        connection.execute(text(
+            "INSERT INTO jobs (id, status, source, original_name, media_path, options, progress, processed_seconds, "
+            "attempts, warnings, outputs, created_at, started_at, finished_at, duration) VALUES ('01J0000000000000000000000A',"
+            " 'succeeded', 'cli', 'old.wav', 'media/x.wav', '{}', 1, 60, 1, '[]', '[]', '2026-01-01 10:00:00', "
+            "'2026-01-01 10:00:00', '2026-01-01 10:00:30', 60)"))
+    metrics = snapshot(JobStore(open_database(app.settings)), app.settings)
+    assert metrics.finished["succeeded"] == 1 and metrics.audio_seconds == 60
+    assert metrics.rtf_sum == 0.5 and metrics.rtf_count == 1 and metrics.webhooks["pending"] == 0
