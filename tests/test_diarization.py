@@ -54,7 +54,7 @@ def run_burst(runners, name: str, timeout: float, extra_env: dict[str, str] | No
     return runner
 
 
-def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, pipeline_dir, tmp_path):
+def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, client, pipeline_dir, tmp_path):
     clip = tmp_path / "clip.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "jfk.flac"), "-t", "1", str(clip)],
                    check=True, timeout=60)
@@ -107,6 +107,28 @@ def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, pipel
     assert clipped["warnings"] == ["speaker diarization skipped: the audio is too short (1.0 s; at least 2 s are needed)"]
     assert "and so" in outputs(clipped)["txt"].read_text().lower()  # the transcript, without speakers
     assert "SPEAKER_" not in outputs(clipped)["json"].read_text()
+
+    # the job page shows who spoke; a person renames a speaker and every output is rewritten
+    html = client.get(f"/jobs/{sample}").get_data(as_text=True)
+    assert '<span class="speaker">SPEAKER_00</span>' in html and 'id="rename-speakers"' in html
+    assert f"/api/jobs/{sample}/transcript.rttm" in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    done = client.post(f"/jobs/{sample}/speakers", follow_redirects=True,
+                       data={"csrf_token": token, "speaker": speakers, "name": ["Diane"] + [""] * (len(speakers) - 1)})
+    assert done.status_code == 200 and "Renamed 1 speaker;" in done.get_data(as_text=True)
+    assert files["txt"].read_text().startswith("[Diane] ") and "<v Diane>" in files["vtt"].read_text()
+    assert cues[0].content.replace("[SPEAKER_00]", "[Diane]") == next(srt.parse(files["srt"].read_text())).content
+    assert json.loads(files["json"].read_text())["speakers"] == ["Diane", *speakers[1:]]
+    assert set(load_rttm(str(files["rttm"]))["sample"].labels()) <= {"Diane", *speakers[1:]}
+    renamed = client.post(f"/api/jobs/{sample}/speakers", json={"names": {"Diane": "Diane K"}},
+                          headers={"X-CSRF-Token": token})
+    assert renamed.status_code == 200 and renamed.json == {"renamed": {"Diane": "Diane K"},
+                                                           "speakers": ["Diane K", *speakers[1:]]}
+    assert "[Diane K] " in client.get(f"/api/jobs/{sample}/transcript.txt").get_data(as_text=True)
+    unknown = client.post(f"/api/jobs/{sample}/speakers", json={"names": {"SPEAKER_00": "X"}},
+                          headers={"X-CSRF-Token": token})
+    assert unknown.status_code == 400 and "no speaker 'SPEAKER_00'" in unknown.json["error"]
+    assert 'id="rename-speakers"' not in client.get(f"/jobs/{short}").get_data(as_text=True)
 
 
 class _RefusingHub(BaseHTTPRequestHandler):
@@ -195,6 +217,18 @@ def test_a_transcription_only_runner_never_imports_torch(cli, env, media):
     assert done.returncode == 0, done.stderr
     assert status(cli, job_id)["status"] == "succeeded"
     assert "heavy modules: []" in done.stdout
+
+
+def test_upload_takes_the_speaker_options(client, upload, media):
+    assert 'name="diarize"' in client.get("/upload").get_data(as_text=True)
+    response = upload(media / "jfk3.wav", diarize="true", num_speakers="2", min_speakers="", max_speakers="")
+    assert response.status_code == 201, response.json
+    options = response.json["options"]
+    assert (options["diarize"], options["num_speakers"], options["min_speakers"]) == (True, 2, None)
+    for fields, message in [({"diarize": "true", "num_speakers": "two"}, "num_speakers must be a whole number"),
+                            ({"max_speakers": "3"}, "max_speakers needs diarize")]:
+        refused = upload(media / "jfk3.wav", **fields)
+        assert refused.status_code == 400 and message in refused.json["error"]
 
 
 def test_speaker_options_are_checked_at_submission(cli, media):

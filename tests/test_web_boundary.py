@@ -50,6 +50,8 @@ queued = app.extensions["spoolscribe"].store.list(status="queued")[0].id
 form = {"csrf_token": token}
 hit("POST", f"/jobs/{queued}/cancel", data=form)
 hit("POST", f"/jobs/{queued}/retry", data=form)
+hit("POST", f"/api/jobs/{finished}/speakers", json={"names": {}})  # renames nothing: the job has no speakers
+hit("POST", f"/jobs/{finished}/speakers", data=form)
 hit("POST", f"/jobs/{queued}/cancel", data=form)
 hit("GET", f"/jobs/{queued}/delete")
 hit("POST", f"/jobs/{queued}/delete", data=form)

@@ -11,6 +11,7 @@ but structurally real. Imports torch and pyannote: use only where the diarizatio
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 CONFIG = """\
@@ -58,9 +59,12 @@ def write_untrained_pipeline(directory: Path, segmentation_step: float = 0.1, se
     one means fewer chunks to embed (faster, coarser)."""
     import numpy as np
     import torch
-    from pyannote.audio.core.task import Problem, Resolution, Specifications
-    from pyannote.audio.models.embedding import WeSpeakerResNet34
-    from pyannote.audio.models.segmentation import PyanNet
+
+    with warnings.catch_warnings():  # its audio decoder is not needed here
+        warnings.filterwarnings("ignore", message=r"\s*torchcodec is not installed correctly")
+        from pyannote.audio.core.task import Problem, Resolution, Specifications
+        from pyannote.audio.models.embedding import WeSpeakerResNet34
+        from pyannote.audio.models.segmentation import PyanNet
 
     torch.manual_seed(seed)
     directory.mkdir(parents=True, exist_ok=True)

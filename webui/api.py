@@ -17,12 +17,12 @@ from runner.jobfiles import media_file
 from runner.jobview import job_to_dict
 from runner.metrics import CONTENT_TYPE, exposition, snapshot
 from runner.models import JobStatus
-from runner.options import FORMATS
 from runner.store import utcnow
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.jobfiles import output_file
 from webui.present import ACTIVE, summarize
 from webui.services import services
+from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-TRANSCRIPT_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json"}
+TRANSCRIPT_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json",
+                    "rttm": "text/plain"}  # RTTM (speaker turns of a diarized job) has no media type of its own
 
 
 @bp.get("/api/jobs")
@@ -69,8 +70,8 @@ def get_job(job_id: str) -> Response:
 @bp.get("/api/jobs/<job_id>/transcript.<fmt>")
 def transcript(job_id: str, fmt: str) -> Response:
     """A finished job's output file as a UTF-8 download named after the original file."""
-    if fmt not in FORMATS:
-        raise NotFound(f"unknown transcript format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt not in TRANSCRIPT_TYPES:
+        raise NotFound(f"unknown transcript format {fmt!r}; use one of {', '.join(TRANSCRIPT_TYPES)}")
     svc = services()
     job = find_job(svc, job_id)
     if job.status in ACTIVE:
@@ -100,6 +101,19 @@ def media(job_id: str) -> Response:
 def cancel(job_id: str) -> Response:
     """Cancel a queued or running job; 409 if it has ended."""
     return jsonify(job_to_dict(cancel_job(services(), job_id)))
+
+
+@bp.post("/api/jobs/<job_id>/speakers")
+def speakers(job_id: str) -> Response:
+    """Rename speakers of a finished, diarized job: JSON ``{"names": {"SPEAKER_00": "Diane"}}``; its
+    outputs are rewritten. Answers ``{"renamed": {...}, "speakers": [...]}`` (the speakers now)."""
+    body = request.get_json(silent=True)
+    names = body.get("names") if isinstance(body, dict) else None
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise BadRequest('send JSON {"names": {"SPEAKER_00": "a name", ...}} with the speakers to rename')
+    svc = services()
+    renamed = rename_job_speakers(svc, job_id, names)
+    return jsonify(renamed=renamed, speakers=job_speakers(find_job(svc, job_id), svc.settings))
 
 
 @bp.post("/api/jobs/<job_id>/retry")

@@ -15,11 +15,13 @@ from runner.store import JobStore
 
 @dataclass(frozen=True)
 class Line:
-    """One transcript line: ``start``/``end`` in seconds from the start of the audio, and its text."""
+    """One transcript line: ``start``/``end`` in seconds from the start of the audio, its text,
+    and its speaker when the job was diarized."""
 
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 def output_file(job: Job, fmt: str, settings: Settings) -> Path | None:
@@ -46,5 +48,6 @@ def transcript_lines(job: Job, settings: Settings, store: JobStore) -> list[Line
     if path is None:
         return [Line(s.start, s.end, s.text) for s in store.segments(job.id)]
     document = json.loads(path.read_bytes().decode("utf-8"))
-    return [Line(float(s["start"]), float(s["end"]), str(s["text"])) for s in document.get("segments", [])]
+    return [Line(float(s["start"]), float(s["end"]), str(s["text"]), s.get("speaker"))
+            for s in document.get("segments", [])]
 

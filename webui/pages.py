@@ -9,13 +9,14 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 
 from runner.jobfiles import media_file
 from runner.models import Job, JobStatus
-from runner.options import FORMATS, LANGUAGES, TASKS
+from runner.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
 from runner.store import utcnow
 from runner.webhooks import job_webhooks
 from webui.actions import STATUSES, cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.jobfiles import output_file, transcript_lines
 from webui.present import ACTIVE
 from webui.services import services
+from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def live_jobs() -> Response:
 def upload_form() -> str:
     """The upload form."""
     return render_template("upload.html", languages=LANGUAGES, tasks=TASKS, formats=FORMATS,
-                           models=services().settings.web_models)
+                           models=services().settings.web_models, max_speakers=MAX_SPEAKERS)
 
 
 @bp.post("/upload")
@@ -69,7 +70,7 @@ def upload() -> Response:
 def _job_state(job: Job) -> dict:
     svc = services()
     return {"job": job, "now": utcnow(), "active": job.status in ACTIVE,
-            "downloads": [fmt for fmt in FORMATS if output_file(job, fmt, svc.settings) is not None],
+            "downloads": [fmt for fmt in (*FORMATS, "rttm") if output_file(job, fmt, svc.settings) is not None],
             "webhooks": job_webhooks(svc.store.engine, job.id)}
 
 
@@ -84,7 +85,8 @@ def job_page(job_id: str) -> str:
     except (OSError, ValueError) as exc:
         lines, transcript_error = [], f"the transcript file cannot be read ({exc})"
     return render_template("job.html", lines=lines, transcript_error=transcript_error,
-                           has_media=media_file(job, svc.spool) is not None, **_job_state(job))
+                           has_media=media_file(job, svc.spool) is not None,
+                           speakers=job_speakers(job, svc.settings), **_job_state(job))
 
 
 @bp.get("/live/jobs/<job_id>")
@@ -103,6 +105,16 @@ def cancel(job_id: str) -> Response:
     flash("Cancelled; the runner stops at its next segment and keeps the transcript so far." if was_running
           else "Cancelled.")
     return redirect(url_for("pages.job_page", job_id=job.id))
+
+
+@bp.post("/jobs/<job_id>/speakers")
+def speakers(job_id: str) -> Response:
+    """Rename speakers (fields ``speaker`` and ``name``, repeated in pairs), then back to the job page."""
+    names = dict(zip(request.form.getlist("speaker"), request.form.getlist("name")))
+    renamed = rename_job_speakers(services(), job_id, names)
+    flash(f"Renamed {len(renamed)} speaker{'s' if len(renamed) != 1 else ''}; the transcripts were rewritten."
+          if renamed else "No speaker was renamed.")
+    return redirect(url_for("pages.job_page", job_id=job_id.strip().upper()))
 
 
 @bp.post("/jobs/<job_id>/retry")

@@ -23,7 +23,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMe
 from werkzeug.formparser import FormDataParser
 
 from runner.models import Job, JobSource
-from runner.options import JobOptions, OptionsError
+from runner.options import SPEAKER_COUNTS, JobOptions, OptionsError
 from runner.settings import Settings
 from runner.spool import MAX_NAME_CHARS, media_extension
 from runner.submit import submit_path
@@ -35,8 +35,8 @@ from webui.services import Services
 
 FILE_FIELD = "file"
 TEXT_OPTIONS = ("language", "task", "model", "initial_prompt", "hotwords")
-FLAG_OPTIONS = ("vad_filter", "word_timestamps")
-OPTION_FIELDS = frozenset({*TEXT_OPTIONS, *FLAG_OPTIONS, "formats"})
+FLAG_OPTIONS = ("vad_filter", "word_timestamps", "diarize")
+OPTION_FIELDS = frozenset({*TEXT_OPTIONS, *FLAG_OPTIONS, *SPEAKER_COUNTS, "formats"})
 CSRF_FIELD = "csrf_token"
 CALLBACK_FIELD = "callback_url"
 FORM_OVERHEAD = 1 << 20  # bytes of a request beyond its files: boundaries, part headers, options
@@ -141,6 +141,13 @@ def _flag(name: str, value: str) -> bool:
     raise BadRequest(f"{name} must be true or false, got {value!r}")
 
 
+def _count(name: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, got {value!r}") from None
+
+
 def options_from_form(form: MultiDict, settings: Settings) -> JobOptions:
     """Job options from form fields (names as in ``JobOptions``; ``formats`` a comma list or repeated).
 
@@ -154,6 +161,7 @@ def options_from_form(form: MultiDict, settings: Settings) -> JobOptions:
                          f"{', '.join(sorted(OPTION_FIELDS | {CALLBACK_FIELD}))}")
     values: dict[str, object] = {name: form[name] for name in TEXT_OPTIONS if name in form}
     values.update({name: _flag(name, form[name]) for name in FLAG_OPTIONS if name in form})
+    values.update({name: _count(name, form[name]) for name in SPEAKER_COUNTS if form.get(name, "").strip()})
     if "formats" in form:
         values["formats"] = ",".join(form.getlist("formats"))
     model = str(values.get("model") or "").strip()

@@ -1,0 +1,59 @@
+"""A finished job's speakers as the web shows and renames them (the rewriting itself is
+``runner.relabel``: every output rendered again from the job's JSON output)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from werkzeug.exceptions import BadRequest, Conflict
+
+from runner.formats import RENDERERS
+from runner.models import Job
+from runner.relabel import rename_speakers
+from runner.settings import Settings
+from webui.actions import find_job
+from webui.jobfiles import output_file
+from webui.present import ACTIVE
+from webui.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def job_speakers(job: Job, settings: Settings) -> list[str]:
+    """The speakers of the job's JSON output in order of first appearance; empty when the job was
+    not diarized, has no JSON output, or it cannot be read."""
+    path = output_file(job, "json", settings)
+    if path is None:
+        return []
+    try:
+        speakers = json.loads(path.read_bytes().decode("utf-8")).get("speakers") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(speaker) for speaker in speakers]
+
+
+def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str]) -> dict[str, str]:
+    """Rename speakers in a finished job's outputs (``{current speaker: new name}``; an empty name
+    keeps the speaker's); return the renames applied.
+
+    Raises:
+        werkzeug.exceptions.NotFound: no such job (404).
+        werkzeug.exceptions.Conflict: the job is queued or running, or has no JSON output (409).
+        werkzeug.exceptions.BadRequest: an unknown speaker, an unusable name, or an unreadable
+            JSON output (400).
+    """
+    job = find_job(services, job_id)
+    if job.status in ACTIVE:
+        raise Conflict(f"job {job.id} is {job.status}; its speakers can be renamed when it has finished")
+    paths = [path for fmt in RENDERERS if (path := output_file(job, fmt, services.settings)) is not None]
+    try:
+        renamed = rename_speakers(paths, names)
+    except FileNotFoundError:
+        raise Conflict(f"job {job.id} has no json output, which renaming speakers needs; retry it with the json "
+                       "format to rename its speakers") from None
+    except ValueError as exc:  # runner.speakers.SpeakerNameError included
+        raise BadRequest(str(exc)) from None
+    log.info("web: job %s: speakers renamed (%s)", job.id, ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
+    return renamed
