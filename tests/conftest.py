@@ -396,3 +396,22 @@ def ended_job(app: App) -> Callable[..., object]:
         return app.store.get(job.id)
 
     return make
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
+    """Mount a tmpfs (needs root, as CI has): ``tmpfs(directory, size)`` (``"16k"``, ``"2m"``) creates
+    the directory, mounts it there and returns it; every mount is undone after the test."""
+    mounted: list[Path] = []
+
+    def mount(target: Path, size: str) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(target)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"this test needs to mount a tmpfs (run as root): {done.stderr}"
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", str(target)], check=True)

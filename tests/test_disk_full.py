@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
@@ -11,13 +10,9 @@ from conftest import wait_for
 
 
 @pytest.fixture
-def full_outputs(home):
+def full_outputs(home, tmpfs):
     """The outputs directory on a 16 KiB tmpfs, filled to the brim (needs root, as CI has)."""
-    target = home / "outputs"
-    target.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", str(target)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test needs to mount a tmpfs (run as root): {mounted.stderr}"
+    target = tmpfs(home / "outputs", "16k")
     filler = target / ".filler"
     with open(filler, "wb", buffering=0) as handle:
         for _ in range(64):  # 64 KiB at most: more than the filesystem holds
@@ -25,8 +20,7 @@ def full_outputs(home):
                 handle.write(b"\0" * 1024)
             except OSError:
                 break
-    yield target, filler
-    subprocess.run(["umount", str(target)], check=True)
+    return target, filler
 
 
 def test_disk_full_fails_the_job_cleanly_and_the_runner_goes_on(full_outputs, media, cli, app, runners):

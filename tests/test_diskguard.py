@@ -3,10 +3,7 @@ state, the page, /healthz, status), and works again with a lower floor or once s
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
-
-import pytest
 
 from conftest import wait_for
 from runner.settings import Settings
@@ -54,19 +51,8 @@ def test_above_the_free_space_a_runner_claims_nothing_until_the_floor_is_lowered
     assert create_app(app.settings).test_client().get("/healthz").json["disk_low"] is False
 
 
-@pytest.fixture
-def small_outputs(home):
-    """The outputs directory on a 2 MiB tmpfs (needs root, as CI has), unmounted after the test."""
-    target = home / "outputs"
-    target.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(target)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test needs to mount a tmpfs (run as root): {mounted.stderr}"
-    yield target
-    subprocess.run(["umount", str(target)], check=True)
-
-
-def test_a_runner_resumes_by_itself_when_space_returns(small_outputs, app, cli, media, runners):
+def test_a_runner_resumes_by_itself_when_space_returns(home, tmpfs, app, cli, media, runners):
+    small_outputs = tmpfs(home / "outputs", "2m")
     filler = small_outputs / ".filler"
     filler.write_bytes(b"\0" * (1536 * 1024))  # 0.5 MiB of 2 MiB left, below the 1 MiB floor
     floor = {"SPOOLSCRIBE_MIN_FREE_BYTES": str(1 << 20)}
