@@ -8,7 +8,6 @@ single spaces, so whitespace inside the file name or a speaker name becomes ``_`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from runner.transcript import Transcript, to_milliseconds
@@ -39,9 +38,7 @@ def to_rttm(transcript: Transcript, metadata: dict[str, Any]) -> str:
     return "".join(lines)
 
 
-def with_rttm(paths: dict[str, Path], transcript: Transcript) -> dict[str, Path]:
-    """``paths`` ({format: path}) plus ``"rttm"`` beside the first of them when the transcript was
-    diarized (``transcript.turns`` is not None), e.g. ``talk.txt`` gives ``talk.rttm``."""
-    if transcript.turns is None or not paths:
-        return paths
-    return {**paths, "rttm": next(iter(paths.values())).with_suffix(".rttm")}
+def output_formats(formats: tuple[str, ...], transcript: Transcript) -> tuple[str, ...]:
+    """The formats to write for a job that asked for ``formats``: those, and ``rttm`` when the
+    transcript was diarized (``transcript.turns`` is not None)."""
+    return formats if transcript.turns is None else (*formats, "rttm")

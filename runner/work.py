@@ -20,7 +20,7 @@ from runner.ingest.results import inbox_output_paths, is_inbox_job, write_error_
 from runner.media import Audio, MediaError, decode
 from runner.models import JobStatus, SegmentRecord
 from runner.outputs import output_paths, safe_stem, write_outputs
-from runner.rttm import with_rttm
+from runner.rttm import output_formats
 from runner.settings import Settings
 from runner.spool import JobFile, Spool
 from runner.store import JobStore, SegmentRow
@@ -209,14 +209,14 @@ def _write_results(settings: Settings, job: JobFile, transcript: Transcript, par
     a file that appeared meanwhile (fresh names are chosen); a partial transcript (a cancelled job)
     stays under ``<home>/outputs/<id>/`` rather than beside the user's file."""
     beside_source = is_inbox_job(job) and not partial
+    formats = output_formats(job.options.formats, transcript)
     for _ in range(OUTPUT_NAME_TRIES):
         if beside_source:
-            paths = inbox_output_paths(settings, job)
+            paths = inbox_output_paths(settings, job, formats)
         else:
-            paths = output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id),
-                                 job.options.formats)
+            paths = output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id), formats)
         try:
-            return write_outputs(transcript, with_rttm(paths, transcript), _metadata(job, settings),
+            return write_outputs(transcript, paths, _metadata(job, settings),
                                  overwrite=not beside_source)
         except FileExistsError:
             continue  # a file of that name appeared after the names were chosen

@@ -12,8 +12,10 @@ import pytest
 from runner.ingest.results import free_names, inbox_output_paths, write_error_file
 from runner.models import JobSource
 from runner.options import JobOptions
+from runner.rttm import output_formats
 from runner.settings import Settings
 from runner.spool import JobFile
+from runner.transcript import Transcript
 
 from conftest import wait_for
 
@@ -53,6 +55,17 @@ def test_an_existing_file_is_never_chosen(settings):
     paths = inbox_output_paths(settings, inbox_job(folder / "talk.wav", formats=("txt", "srt", "json")))
     assert paths == {"txt": folder / "talk.spoolscribe-2.txt", "srt": folder / "talk.spoolscribe.srt",
                      "json": folder / "talk.json"}
+
+
+def test_a_diarized_jobs_rttm_never_replaces_a_file_either(settings):
+    folder = settings.inbox_dir
+    folder.mkdir(parents=True)
+    (folder / "talk.rttm").write_text("the user's own reference")
+    diarized = Transcript("en", 0.9, 3.0, (), turns=())
+    formats = output_formats(("txt",), diarized)
+    assert formats == ("txt", "rttm") and output_formats(("txt",), Transcript("en", 0.9, 3.0)) == ("txt",)
+    assert inbox_output_paths(settings, inbox_job(folder / "talk.wav", formats=("txt",)), formats) == {
+        "txt": folder / "talk.txt", "rttm": folder / "talk.spoolscribe.rttm"}
 
 
 def test_free_names_are_checked_when_each_is_produced(tmp_path):

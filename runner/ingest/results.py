@@ -64,10 +64,11 @@ def free_names(directory: Path, stem: str, suffix: str) -> Iterator[Path]:
             yield path
 
 
-def inbox_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
+def inbox_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...] | None = None) -> dict[str, Path]:
     """``{format: path}`` for the outputs of an inbox job: named after the source file, in its
     results directory, each under the first name no existing file has. When the source's folder
-    is gone, the job's own outputs directory (``<home>/outputs/<job id>/``) instead.
+    is gone, the job's own outputs directory (``<home>/outputs/<job id>/``) instead. ``formats``:
+    the job's own unless given (a diarized job adds ``rttm``).
 
     Raises:
         OSError: the outbox folder cannot be created.
@@ -75,12 +76,13 @@ def inbox_output_paths(settings: Settings, job: JobFile) -> dict[str, Path]:
     """
     directory = results_dir(settings, job)
     stem = safe_stem(job.original_name, job.id)
+    formats = job.options.formats if formats is None else formats
     if directory is None:
         log.warning("job %s: the folder of %s is gone; its results go to %s", job.id, job.inbox_path,
                     settings.outputs_dir / job.id)
-        return output_paths(settings.outputs_dir / job.id, stem, job.options.formats)
+        return output_paths(settings.outputs_dir / job.id, stem, formats)
     paths = {}
-    for fmt in job.options.formats:
+    for fmt in formats:
         paths[fmt] = next(free_names(directory, stem, f".{fmt}"), None)
         if paths[fmt] is None:
             raise FileExistsError(f"no free name for the {fmt} output of {job.original_name} in {directory}")
