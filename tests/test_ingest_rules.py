@@ -83,6 +83,12 @@ def test_folder_settings_apply_below_their_folder_and_the_nearest_wins(tmp_path)
     assert sibling.language is None and sibling.formats == ("txt", "srt")
 
 
+def test_a_folder_can_ask_for_speakers(tmp_path):
+    write_settings(tmp_path / "meetings", "diarize = true\nmin_speakers = 2\nmax_speakers = 6\n")
+    options = FolderOptions(tmp_path, JobOptions()).options_for(tmp_path / "meetings" / "monday.m4a")
+    assert (options.diarize, options.num_speakers, options.min_speakers, options.max_speakers) == (True, None, 2, 6)
+
+
 def test_a_changed_settings_file_is_read_again(tmp_path):
     path = write_settings(tmp_path / "f", 'language = "de"\n')
     folders = FolderOptions(tmp_path, JobOptions())
@@ -102,6 +108,8 @@ def test_a_changed_settings_file_is_read_again(tmp_path):
     ("formats = 3\n", "formats must be a list"),
     ('language = "de\n', "not valid TOML"),
     ("model = 1\n", "model must be a string"),
+    ("diarize = true\nnum_speakers = 2.5\n", "num_speakers must be a whole number"),
+    ("max_speakers = 3\n", "max_speakers needs diarize"),
 ])
 def test_an_invalid_settings_file_is_named_with_the_reason(tmp_path, text, message):
     path = write_settings(tmp_path / "bad", text)

@@ -11,6 +11,8 @@ The file (TOML, UTF-8)::
     hotwords = "spoolscribe"
     vad = true
     word_timestamps = true
+    diarize = true               # tell speakers apart, with optionally
+    num_speakers = 2             # ... the number of speakers, or min_speakers / max_speakers
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from runner.options import JobOptions, OptionsError
+from runner.options import SPEAKER_COUNTS, JobOptions, OptionsError
 
 SETTINGS_FILE = ".spoolscribe.toml"
 MAX_SETTINGS_BYTES = 64 * 1024
 
 _TEXT_KEYS = {"language": "language", "task": "task", "model": "model", "prompt": "initial_prompt",
               "hotwords": "hotwords"}
-_BOOL_KEYS = {"vad": "vad_filter", "word_timestamps": "word_timestamps"}
-KEYS: tuple[str, ...] = (*_TEXT_KEYS, "formats", *_BOOL_KEYS)
+_BOOL_KEYS = {"vad": "vad_filter", "word_timestamps": "word_timestamps", "diarize": "diarize"}
+KEYS: tuple[str, ...] = (*_TEXT_KEYS, "formats", *_BOOL_KEYS, *SPEAKER_COUNTS)
 """The keys a folder settings file may hold."""
 
 
@@ -63,6 +65,10 @@ def parse_folder_settings(path: Path, data: bytes) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise FolderSettingsError(path, f"{key} must be true or false")
             values[_BOOL_KEYS[key]] = value
+        elif key in SPEAKER_COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise FolderSettingsError(path, f"{key} must be a whole number")
+            values[key] = value
         else:
             if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
                 raise FolderSettingsError(path, 'formats must be a list of strings such as ["txt", "srt"]')
