@@ -66,8 +66,8 @@ class Diarizer:
         for a failure of diarization (the transcript is worth delivering)."""
         try:
             diarization = self.diarize(samples, options)
-        except DiarizationError as exc:
-            log.warning("runner %s: job %s: %s", runner, job_id, exc)
+        except DiarizationError as exc:  # with the traceback of a failure inside pyannote
+            log.warning("runner %s: job %s: %s", runner, job_id, exc, exc_info=exc.__cause__)
             return transcript, str(exc)
         log.info("runner %s: job %s: %d speaker turns", runner, job_id, len(diarization.turns))
         return assign_speakers(transcript, diarization.turns, diarization.exclusive), None
@@ -96,7 +96,6 @@ class Diarizer:
             raise _failed(f"out of memory while diarizing {duration:.0f} s of audio; lower "
                           "SPOOLSCRIBE_DIARIZATION_BATCH_SIZE or give the runner more memory") from None
         except Exception as exc:  # a failure inside pyannote: the transcript is still delivered
-            log.exception("diarization pipeline failed")
             raise _failed(f"the pipeline stopped with {type(exc).__name__}: {_first_line(exc)}") from exc
         for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
             log.debug("pyannote: %s", message)
