@@ -225,6 +225,7 @@ def test_upload_takes_the_speaker_options(client, upload, media):
     assert response.status_code == 201, response.json
     options = response.json["options"]
     assert (options["diarize"], options["num_speakers"], options["min_speakers"]) == (True, 2, None)
+    assert "· speakers num 2" in client.get(f"/jobs/{response.json['id']}").get_data(as_text=True)
     for fields, message in [({"diarize": "true", "num_speakers": "two"}, "num_speakers must be a whole number"),
                             ({"max_speakers": "3"}, "max_speakers needs diarize")]:
         refused = upload(media / "jfk3.wav", **fields)
