@@ -58,6 +58,10 @@ class Settings:
     """Claims a job may have before it is failed as abandoned."""
     progress_interval: float = 1.0
     """Least seconds between two progress writes of one job (segments in between are batched)."""
+    window_seconds: float = 900.0
+    """Longest stretch of audio given to faster-whisper at once; longer recordings are transcribed
+    window by window, which bounds a runner's memory (faster-whisper's spectrogram of a whole hour
+    alone peaks near 3 GB)."""
     batch_size: int = 0
     """Batch size for faster-whisper's BatchedInferencePipeline; 0 transcribes sequentially
     (see README, "Performance", for the measurements behind the default)."""

@@ -22,6 +22,10 @@ from runner.transcript import Segment, Word
 log = logging.getLogger(__name__)
 
 
+WINDOW_MARGIN = 10.0
+"""Segments ending this close to a window's end are transcribed again by the next window."""
+
+
 class ModelError(Exception):
     """A model could not be loaded; the message names it and says why."""
 
@@ -82,20 +86,49 @@ class Engine:
         ``language`` overrides the job's option (used when resuming, so the language detected on
         the first attempt is kept). Segments come out lazily, in order.
 
+        Recordings longer than ``settings.window_seconds`` are transcribed window by window, because
+        faster-whisper computes the log-Mel spectrogram of all the audio it is given at once (about
+        50 MB per minute at its peak). Each window is resumed after the last segment that ended
+        ``WINDOW_MARGIN`` seconds or more before the window's end, as a crashed job is.
+
         Raises:
             ModelError: the job's model cannot be loaded.
         """
         model = self.model(options.model)
-        arguments = dict(language=language or options.language, task=options.task,
-                         initial_prompt=options.initial_prompt, hotwords=options.hotwords,
-                         vad_filter=options.vad_filter, word_timestamps=options.word_timestamps)
-        audio = samples[int(start * SAMPLE_RATE):]
+        segments, info = self._window(model, samples, options, start, language or options.language)
+        windows = self._windows(model, samples, options, start, segments, info.language)
+        return Recognition(info.language, info.language_probability, windows)
+
+    def _window(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
+                language: str | None):
+        audio = samples[int(start * SAMPLE_RATE):int((start + self.settings.window_seconds) * SAMPLE_RATE)]
+        arguments = dict(language=language, task=options.task, initial_prompt=options.initial_prompt,
+                         hotwords=options.hotwords, vad_filter=options.vad_filter,
+                         word_timestamps=options.word_timestamps)
         if self.settings.batch_size > 0 and options.vad_filter:  # batching needs VAD chunks
             segments, info = BatchedInferencePipeline(model).transcribe(
                 audio, batch_size=self.settings.batch_size, **arguments)
         else:
             segments, info = model.transcribe(audio, **arguments)
-        return Recognition(info.language, info.language_probability, _convert(segments, start))
+        return _convert(segments, start), info
+
+    def _windows(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
+                 segments: Iterator[Segment], language: str) -> Iterator[Segment]:
+        total = len(samples) / SAMPLE_RATE
+        while True:
+            window_end = start + self.settings.window_seconds
+            if window_end >= total:  # the last window: everything it gives is kept
+                yield from segments
+                return
+            resume_at = start
+            for segment in segments:
+                if segment.end > window_end - WINDOW_MARGIN:
+                    break  # it may be cut off by the window's end: the next window does it again
+                yield segment
+                resume_at = segment.end
+            # Always move on, even when a window gave nothing complete (silence, or one long segment).
+            start = resume_at if resume_at > start else window_end - WINDOW_MARGIN
+            segments, _info = self._window(model, samples, options, start, language)
 
 
 def _convert(segments, offset: float) -> Iterator[Segment]:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from conftest import wait_for
+from test_end_to_end import wer
 from runner.submit import cancel
 
 FAST_REAP = {"SPOOLSCRIBE_LEASE_SECONDS": "4", "SPOOLSCRIBE_REAP_INTERVAL": "0.5"}
@@ -124,3 +125,17 @@ def test_a_job_past_its_time_limit_is_stopped_and_failed(media, cli, app):
     job = app.store.get(job_id)
     assert job.status == "failed"
     assert job.error.startswith("stopped after") and "past the time limit of 0 s for 180 s of audio" in job.error
+
+
+def test_a_long_recording_is_transcribed_window_by_window_without_gaps(media, cli, app):
+    """With 60 s windows, a 180 s recording is transcribed in pieces that join without a gap or
+    a repeated stretch, and its words match a transcription in one piece."""
+    whole_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    assert cli("runner", "--burst").returncode == 0
+    windowed_id = cli("submit", str(media / "long.wav")).stdout.strip()
+    assert cli("runner", "--burst", extra_env={"SPOOLSCRIBE_WINDOW_SECONDS": "60"}).returncode == 0
+    whole, windowed = app.store.get(whole_id), app.store.get(windowed_id)
+    assert_complete_transcript(windowed)
+    text = {job.id: json.loads(Path(next(p for p in job.outputs if p.endswith(".json"))).read_text())["text"]
+            for job in (whole, windowed)}
+    assert wer(text[whole_id], text[windowed_id]) <= 0.1
