@@ -126,6 +126,11 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli,
     assert f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook attempt 1 failed (HTTP 500" in log
     assert f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook delivered (HTTP 200, attempt 2)" in log
 
+    assert cli("delete", succeeded).returncode == 0  # its deliveries and their attempts go with it
+    assert job_webhooks(app.store.engine, succeeded) == [] and deliveries(app) == 4
+    with Session(app.store.engine) as session:
+        assert session.scalar(select(func.count()).select_from(WebhookAttempt)) == 8
+
 
 class Silent:
     """A receiver that accepts connections and reads requests but never answers (until closed)."""
