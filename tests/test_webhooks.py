@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from conftest import DATA, wait_for
 from runner.models import WebhookAttempt, WebhookDelivery
+from runner.settings import Settings
 from runner.webhooks import job_webhooks
 from webui import create_app
 
@@ -185,3 +186,14 @@ def test_a_receiver_that_never_answers_does_not_hold_up_the_runner(app, cli, med
     (delivery, (attempt, *_)), = job_webhooks(app.store.engine, ids[0])
     assert attempt.http_status is None and attempt.error and delivery.state == "pending"
     assert runner.poll() is None
+
+
+def test_callback_urls_are_checked_and_can_be_turned_off(app, upload):
+    for bad in ("ftp://example.org/hook", "http:///no-host", "https://example.org/a b", "x" * 2001):
+        response = upload(DATA / "jfk.flac", callback_url=bad)
+        assert response.status_code == 400 and "callback URL" in response.json["error"], bad
+    closed = create_app(Settings.from_env(env={}, home=app.settings.home, webhook_callbacks=False)).test_client()
+    response = upload(DATA / "jfk.flac", via=closed, callback_url="https://example.org/hook")
+    assert response.status_code == 400 and "SPOOLSCRIBE_WEBHOOK_CALLBACKS" in response.json["error"]
+    assert 'name="callback_url"' not in closed.get("/upload").get_data(as_text=True)
+    assert app.store.list() == []  # nothing was queued
