@@ -11,13 +11,14 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from runner.db import open_database
+from runner.diskguard import human_bytes
 from runner.retention import lifetime
 from runner.settings import Settings
 from runner.spool import Spool
 from runner.store import JobStore, utcnow
 from runner.urls import display_url
 from webui import api, auth, pages
-from webui.present import Summary, age, clock, eta_seconds, human_bytes, summarize, when
+from webui.present import Summary, age, clock, eta_seconds, summarize, when
 from webui.services import EXTENSION_KEY, Services, services
 from webui.uploads import too_large
 

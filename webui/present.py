@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from runner.diskguard import FreeSpace, human_bytes, measure, shortage
+from runner.diskguard import FreeSpace, measure, shortage
 from runner.models import Job, JobStatus
 from runner.settings import Settings
 from runner.store import JobStore

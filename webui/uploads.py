@@ -22,6 +22,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
 
+from runner.diskguard import human_bytes
 from runner.models import Job, JobSource
 from runner.options import SPEAKER_COUNTS, JobOptions, OptionsError
 from runner.settings import Settings
@@ -29,7 +30,6 @@ from runner.spool import MAX_NAME_CHARS, media_extension
 from runner.submit import submit_path
 from runner.urls import check_url
 from webui.auth import CSRF_HEADER, check_csrf
-from webui.present import human_bytes
 from webui.probe import MediaRefused, probe_upload
 from webui.services import Services
 
