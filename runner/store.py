@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from runner.db import retry_when_busy, write_engine
 from runner.models import Job, JobStatus, RunnerRecord, SegmentRecord
