@@ -166,8 +166,10 @@ def _enabled_runners(target: Target) -> list[str]:
 
 
 @click.command("install-systemd")
-@click.option("--runners", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runner units to enable (spoolscribe-runner@1..N); enabled ones above N are disabled.")
+@click.option("--runners", type=click.IntRange(min=1), default=lambda: os.cpu_count() or 1,
+              show_default="one per core, the fastest set-up in bench/throughput.py",
+              help="Runner units to enable (spoolscribe-runner@1..N), each with cores / N threads; "
+                   "enabled ones above N are disabled.")
 @click.option("--venv", type=click.Path(path_type=Path), default=DEFAULT_VENV, show_default=True,
               help="The virtual environment spoolscribe is installed in, as the server sees it "
                    "(its bin/spoolscribe and bin/gunicorn go into ExecStart=).")
