@@ -18,7 +18,7 @@ import pytest
 import srt
 import webvtt
 
-from conftest import DATA, SPOOLSCRIBE
+from conftest import DATA
 from untrained_pipeline import write_untrained_pipeline
 
 LABEL = re.compile(r"^SPEAKER_\d\d$")
