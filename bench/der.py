@@ -20,10 +20,10 @@ from pathlib import Path
 
 from harness import DATA, print_table
 
-from runner.diarize import Diarizer
-from runner.media import decode
-from runner.options import JobOptions
-from runner.settings import Settings
+from runner.core.options import JobOptions
+from runner.core.settings import Settings
+from runner.daemon.diarize import Diarizer
+from runner.daemon.media import decode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 

@@ -1,5 +1,5 @@
 """Memory and time of diarizing a long recording on the CPU, through the runner's own code path
-(``runner.media.decode``, then ``runner.diarize.Diarizer.diarize``). Prints the resident set size
+(``runner.daemon.media.decode``, then ``runner.daemon.diarize.Diarizer.diarize``). Prints the resident set size
 after decoding, after loading the pipeline, and at its peak, and the diarization time.
 
     .venv/bin/python bench/diarize_memory.py --untrained          # sample.wav x 120 = 60 min, random weights
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from harness import DATA, looped, print_table
 
-from runner.diarize import Diarizer
-from runner.media import decode
-from runner.options import JobOptions
-from runner.settings import Settings
+from runner.core.options import JobOptions
+from runner.core.settings import Settings
+from runner.daemon.diarize import Diarizer
+from runner.daemon.media import decode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 

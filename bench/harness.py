@@ -17,10 +17,10 @@ DATA = ROOT / "tests" / "data"
 SPOOLSCRIBE = str(Path(sys.executable).with_name("spoolscribe"))
 sys.path.insert(0, str(ROOT))
 
-from runner.cli import App  # noqa: E402
-from runner.options import JobOptions  # noqa: E402
-from runner.settings import Settings  # noqa: E402
-from runner.submit import submit_path  # noqa: E402
+from runner.cli.app import App  # noqa: E402
+from runner.core.options import JobOptions  # noqa: E402
+from runner.core.settings import Settings  # noqa: E402
+from runner.jobs.submit import submit_path  # noqa: E402
 
 
 def offline_model() -> str:

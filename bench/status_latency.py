@@ -36,7 +36,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import DATA, ROOT, Deployment, looped, offline_model, print_table, wait_until
+from harness import (
+    DATA,
+    ROOT,
+    Deployment,
+    looped,
+    offline_model,
+    print_table,
+    wait_until,
+)
 
 BIN = Path(sys.executable).parent
 SLOW_SECONDS = 5.0
@@ -168,7 +176,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def split_design(args: argparse.Namespace, recording: Path) -> list[Result]:
     """Scenarios 1 and 2: gunicorn with the repository's config, plus two runner processes."""
-    from runner.submit import cancel
+    from runner.jobs.submit import cancel
 
     with Deployment(SPOOLSCRIBE_NICE=str(args.nice), SPOOLSCRIBE_RUNNERS="2", SPOOLSCRIBE_MODEL=args.model) as site:
         store, port = site.app.store, free_port()
@@ -223,7 +231,7 @@ def serve_inline(port: int, home: Path, recording: Path, model: str, ready: Path
                     self.cfg.set(key, value)
 
         def load(self):
-            from runner.settings import Settings
+            from runner.core.settings import Settings
             from webui import create_app
 
             return create_app(Settings.from_env({"SPOOLSCRIBE_HOME": str(home)}))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from runner.db import make_engine
-from runner.models import Base
+from runner.core.db import make_engine
+from runner.core.schema import Base
 
 target_metadata = Base.metadata
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import App
-from runner.settings import Settings
+from runner.cli.app import App
+from runner.core.settings import Settings
 
 DATA = Path(__file__).parent / "data"
 SPOOLSCRIBE = str(Path(sys.executable).with_name("spoolscribe"))
@@ -367,9 +367,9 @@ def ended_job(app: App) -> Callable[..., object]:
 
     from sqlalchemy import update
 
-    from runner.models import Job, JobSource, JobStatus
-    from runner.options import JobOptions
-    from runner.submit import submit_path
+    from runner.core.options import JobOptions
+    from runner.core.schema import Job, JobSource, JobStatus
+    from runner.jobs.submit import submit_path
 
     def make(status: str = "succeeded", days: float = 0.0, name: str = "jfk.flac",
              formats: tuple[str, ...] = ("txt", "srt"), inbox_source: Path | None = None):

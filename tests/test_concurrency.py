@@ -8,8 +8,9 @@ import threading
 import time
 
 from conftest import wait_for
-from runner.options import JobOptions
-from runner.submit import submit_path
+
+from runner.core.options import JobOptions
+from runner.jobs.submit import submit_path
 
 
 def test_four_runners_readers_and_submissions_for_a_minute(media, app, runners):

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-
 from conftest import DATA
 from untrained_pipeline import write_untrained_pipeline
 
@@ -197,7 +196,7 @@ atexit.register(lambda: print("heavy modules:", sorted({m.split(".")[0] for m in
 
 def run_runner_code(env: dict[str, str], prelude: str, name: str) -> subprocess.CompletedProcess:
     """``spoolscribe runner --burst`` in a Python that first runs ``prelude`` (an environment condition)."""
-    code = f"{prelude}\nfrom runner.cli import main\nmain(['runner', '--burst', '--name', {name!r}])"
+    code = f"{prelude}\nfrom runner.cli.main import main\nmain(['runner', '--burst', '--name', {name!r}])"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from conftest import wait_for
-from runner.settings import Settings
+
+from runner.core.settings import Settings
 from webui import create_app
 
 PAUSED = "not claiming jobs"

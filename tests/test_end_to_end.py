@@ -12,9 +12,8 @@ import jiwer
 import pytest
 import srt
 import webvtt
-from whisper_normalizer.english import EnglishTextNormalizer
-
 from conftest import DATA, SPOOLSCRIBE
+from whisper_normalizer.english import EnglishTextNormalizer
 
 normalise = EnglishTextNormalizer()
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."

@@ -8,9 +8,16 @@ import pytest
 import srt
 import webvtt
 
-from runner.formats import escape_vtt, format_timestamp, to_json, to_srt, to_txt, to_vtt
-from runner.outputs import safe_stem
-from runner.transcript import Segment, Transcript, Word
+from runner.core.transcript import Segment, Transcript, Word
+from runner.output.formats import (
+    escape_vtt,
+    format_timestamp,
+    to_json,
+    to_srt,
+    to_txt,
+    to_vtt,
+)
+from runner.output.naming import safe_stem
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from runner.store import SegmentRow
+from runner.core.store import SegmentRow
 
 
 def test_cut_m4a_fails_and_white_noise_invents_nothing(media, cli, app):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import jiwer
 import pytest
-from whisper_normalizer.english import EnglishTextNormalizer
-
 from conftest import DATA, wait_for
+from whisper_normalizer.english import EnglishTextNormalizer
 
 QUICK = {"SPOOLSCRIBE_INBOX_QUIET": "1", "SPOOLSCRIBE_INBOX_CLOSE_QUIET": "1", "SPOOLSCRIBE_INBOX_POLL_INTERVAL": "0.5"}
 

@@ -10,14 +10,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 
+from runner.core.schema import InboxFileStatus, JobSource
+from runner.core.settings import Settings
 from runner.ingest.delivery import Delivered, Delivery, Outcome, sha256_file
 from runner.ingest.folders import SETTINGS_FILE, FolderSettingsError
-from runner.models import InboxFileStatus, JobSource
-from runner.settings import Settings
-from runner.submit import submit_path
-
-from conftest import DATA
+from runner.jobs.submit import submit_path
 
 
 @pytest.fixture

@@ -8,16 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
-
-from runner.ingest.results import free_names, inbox_output_paths, write_error_file
-from runner.models import JobSource
-from runner.options import JobOptions
-from runner.rttm import output_formats
-from runner.settings import Settings
-from runner.spool import JobFile
-from runner.transcript import Transcript
-
 from conftest import wait_for
+
+from runner.core.options import JobOptions
+from runner.core.schema import JobSource
+from runner.core.settings import Settings
+from runner.core.spool import JobFile
+from runner.core.transcript import Transcript
+from runner.output.inbox import free_names, inbox_output_paths, write_error_file
+from runner.output.naming import output_formats
 
 JOB_ID = "01J00000000000000000000000"
 

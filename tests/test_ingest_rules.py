@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from runner.core.options import JobOptions
+from runner.core.settings import Settings
 from runner.ingest.folders import SETTINGS_FILE, FolderOptions, FolderSettingsError
 from runner.ingest.rules import IgnoreRules
 from runner.ingest.stability import StabilityTracker
-from runner.options import JobOptions
-from runner.settings import Settings
 
 INBOX = Path("/srv/inbox")
 

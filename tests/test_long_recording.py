@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-
 from conftest import DATA
 
 MINUTES = 65

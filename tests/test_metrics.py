@@ -9,10 +9,10 @@ from alembic import command
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from runner.db import alembic_config, make_engine, open_database
-from runner.metrics import snapshot
-from runner.settings import Settings
-from runner.store import JobStore, utcnow
+from runner.core.db import alembic_config, make_engine, open_database
+from runner.core.settings import Settings
+from runner.core.store import JobStore, utcnow
+from runner.jobs.metrics import snapshot
 from webui import create_app
 
 

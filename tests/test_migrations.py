@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from runner.db import make_engine, schema_revisions, upgrade
-from runner.models import Base
+from runner.core.db import make_engine, schema_revisions, upgrade
+from runner.core.schema import Base
 
 
 def test_upgrade_on_an_empty_database_yields_the_models_schema(app):

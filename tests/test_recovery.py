@@ -9,7 +9,8 @@ from pathlib import Path
 
 from conftest import wait_for
 from test_end_to_end import wer
-from runner.submit import cancel
+
+from runner.jobs.submit import cancel
 
 FAST_REAP = {"SPOOLSCRIBE_LEASE_SECONDS": "4", "SPOOLSCRIBE_REAP_INTERVAL": "0.5"}
 

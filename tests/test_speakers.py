@@ -8,12 +8,19 @@ import pytest
 import srt
 import webvtt
 
-from runner.formats import to_json, to_srt, to_txt, to_vtt
-from runner.outputs import output_paths, write_outputs
-from runner.relabel import read_transcript, rename_speakers
-from runner.rttm import to_rttm
-from runner.speakers import SpeakerNameError, assign_speakers, clean_names, rename_transcript, speakers_of
-from runner.transcript import Segment, Transcript, Turn, Word
+from runner.core.transcript import Segment, Transcript, Turn, Word
+from runner.output.formats import to_json, to_srt, to_txt, to_vtt
+from runner.output.naming import output_paths
+from runner.output.relabel import read_transcript, rename_speakers
+from runner.output.rttm import to_rttm
+from runner.output.speakers import (
+    SpeakerNameError,
+    assign_speakers,
+    clean_names,
+    rename_transcript,
+    speakers_of,
+)
+from runner.output.writing import write_outputs
 
 
 def words(*spans: tuple[float, float, str]) -> tuple[Word, ...]:

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from runner.options import JobOptions
-from runner.spool import JobFile, JobFileError, new_job_id
-from runner.submit import submit_path
+from runner.core.options import JobOptions
+from runner.core.spool import JobFile, JobFileError, new_job_id
+from runner.jobs.submit import submit_path
 
 
 def test_delivered_job_file_is_complete_and_claimed_once(app, media):

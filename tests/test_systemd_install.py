@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import install_systemd
 
 UNITS = ("spoolscribe.target", "spoolscribe-migrate.service", "spoolscribe-web.service",

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import unit_exec, wait_for
-from runner.db import alembic_config, make_engine, schema_revisions
-from runner.models import JobStatus
-from runner.options import JobOptions
-from runner.submit import submit_path
+
+from runner.core.db import alembic_config, make_engine, schema_revisions
+from runner.core.options import JobOptions
+from runner.core.schema import JobStatus
+from runner.jobs.submit import submit_path
 
 TIMESTAMP = re.compile(r"^\[?\d{4}-\d\d-\d\d")
 

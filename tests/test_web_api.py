@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.models import JobStatus
-from runner.options import JobOptions
-from runner.settings import Settings
-from runner.store import utcnow
-from runner.submit import submit_path
+from runner.core.options import JobOptions
+from runner.core.schema import JobStatus
+from runner.core.settings import Settings
+from runner.core.store import utcnow
+from runner.jobs.submit import submit_path
 from webui import create_app
 
 DATA = Path(__file__).parent / "data"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.options import JobOptions
-from runner.settings import Settings
-from runner.submit import submit_path
+from runner.core.options import JobOptions
+from runner.core.settings import Settings
+from runner.jobs.submit import submit_path
 from webui import create_app
 from webui.auth import warn_if_exposed
 

@@ -79,7 +79,7 @@ def test_serving_every_endpoint_imports_no_speech_stack(cli, env, tmp_path):
 
 def test_the_check_sees_the_speech_stack_when_it_is_imported(env, tmp_path):
     """The same sys.modules check, on a process that does import the engine, does find it."""
-    probe = "import sys, runner.transcribe; print(sorted(n for n in sys.modules if n.split('.')[0] in %r))" % (
+    probe = "import sys, runner.daemon.transcribe; print(sorted(n for n in sys.modules if n.split('.')[0] in %r))" % (
         FORBIDDEN,)
     child = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert "faster_whisper" in child.stdout and "ctranslate2" in child.stdout

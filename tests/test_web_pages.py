@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runner.options import JobOptions
-from runner.store import utcnow
-from runner.submit import submit_path
+from runner.core.options import JobOptions
+from runner.core.store import utcnow
+from runner.jobs.submit import submit_path
 
 DATA = Path(__file__).parent / "data"
 

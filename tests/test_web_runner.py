@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 import srt
 import webvtt
-
 from conftest import wait_for
 
 DATA = Path(__file__).parent / "data"

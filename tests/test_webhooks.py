@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import DATA, wait_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conftest import DATA, wait_for
-from runner.models import WebhookAttempt, WebhookDelivery
-from runner.settings import Settings
-from runner.webhooks import job_webhooks
+from runner.core.schema import WebhookAttempt, WebhookDelivery
+from runner.core.settings import Settings
+from runner.jobs.webhooks import job_webhooks
 from webui import create_app
 
 SECRET = "s3cret-for-signing"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-    from runner.settings import Settings
+    from runner.core.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -21,8 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     package (``python -m webui.probe``) start without it.
 
     Raises:
-        runner.db.SchemaMismatch: the database is newer than this code.
-        runner.settings.SettingsError: a ``SPOOLSCRIBE_*`` variable cannot be used.
+        runner.core.db.SchemaMismatch: the database is newer than this code.
+        runner.core.settings.SettingsError: a ``SPOOLSCRIBE_*`` variable cannot be used.
     """
     from webui.app import build_app
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
-from runner import jobactions
-from runner.models import Job, JobStatus
-from runner.store import JobStateError
+from runner.core.schema import Job, JobStatus
+from runner.core.store import JobStateError
+from runner.jobs import actions as jobactions
 from webui.services import Services
 
 JOB_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, as the spool names jobs

@@ -1,7 +1,7 @@
 """The JSON API (documented in README, "Web API") and the health check.
 
 Every error is ``{"error": "..."}`` with its status (see ``webui.app``); jobs have the shape of
-``runner.jobview.job_to_dict``.
+``runner.jobs.view.job_to_dict``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
-from runner.jobfiles import media_file
-from runner.jobview import job_to_dict
-from runner.metrics import CONTENT_TYPE, exposition, snapshot
-from runner.models import JobStatus
-from runner.store import utcnow
+from runner.core.schema import JobStatus
+from runner.core.store import utcnow
+from runner.jobs.files import media_file
+from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
+from runner.jobs.view import job_to_dict
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.jobfiles import output_file
 from webui.present import ACTIVE, summarize
@@ -150,7 +150,7 @@ def health() -> Response | tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """The metrics in the Prometheus text format (``runner.metrics``); with a token, it needs the
+    """The metrics in the Prometheus text format (``runner.jobs.metrics``); with a token, it needs the
     bearer token like the API."""
     svc = services()
     return Response(exposition(snapshot(svc.store, svc.settings)), content_type=CONTENT_TYPE)

@@ -10,13 +10,13 @@ from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from runner.db import open_database
-from runner.diskguard import human_bytes
-from runner.retention import lifetime
-from runner.settings import Settings
-from runner.spool import Spool
-from runner.store import JobStore, utcnow
-from runner.urls import display_url
+from runner.core.db import open_database
+from runner.core.diskguard import human_bytes
+from runner.core.settings import Settings
+from runner.core.spool import Spool
+from runner.core.store import JobStore, utcnow
+from runner.core.urls import display_url
+from runner.jobs.retention import lifetime
 from webui import api, auth, pages
 from webui.present import Summary, age, clock, eta_seconds, summarize, when
 from webui.services import EXTENSION_KEY, Services, services
@@ -35,7 +35,7 @@ def build_app(settings: Settings | None = None) -> Flask:
     if settings is None:
         settings = Settings.from_env()
     if not logging.getLogger().handlers:  # under gunicorn: log like the other spoolscribe processes
-        from runner.cli import configure_logging
+        from runner.core.logs import configure_logging
 
         configure_logging(verbose=False)
     app = Flask(__name__)

@@ -18,14 +18,24 @@ import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from wtforms import ValidationError
 
-from runner.fsutil import atomic_file
-from runner.settings import Settings
+from runner.core.fsutil import atomic_file
+from runner.core.settings import Settings
 from webui.services import services
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from runner.cli import fails_cleanly, settings_for
-from runner.settings import ENV_PREFIX, Settings
+from runner.core.db import SchemaMismatch
+from runner.core.settings import ENV_PREFIX, Settings, SettingsError
 
 GUNICORN_CONFIG = "python:webui.gunicorn_conf"
 
@@ -43,17 +43,23 @@ def _host_port(bind: str) -> tuple[str, int]:
 @click.option("--threads", type=int, help="Threads per worker (default 4).")
 @click.option("--debug", is_flag=True, help="Flask's development server with reloader and debugger (local only).")
 @click.pass_context
-@fails_cleanly
 def web(ctx: click.Context, bind: str | None, workers: int | None, threads: int | None, debug: bool) -> None:
     """Serve the status pages and the JSON API (gunicorn with webui/gunicorn_conf.py)."""
-    settings = settings_for(ctx, web_bind=bind, web_workers=workers, web_threads=threads)
+    try:
+        settings = ctx.obj.settings.with_overrides(web_bind=bind, web_workers=workers, web_threads=threads)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     if debug:
         from webui import create_app
         from webui.auth import warn_if_exposed
 
         host, port = _host_port(settings.web_bind)
         warn_if_exposed([(host, port)], settings)
-        create_app(settings).run(host, port, debug=True)
+        try:
+            app = create_app(settings)
+        except SchemaMismatch as exc:
+            raise click.ClickException(str(exc)) from None
+        app.run(host, port, debug=True)
         return
     env = {**os.environ, **settings_env(settings)}
     argv = [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "webui:create_app()"]

@@ -11,8 +11,8 @@ import logging
 
 from gunicorn.glogging import Logger
 
-from runner.cli import configure_logging, under_journal
-from runner.settings import Settings
+from runner.core.logs import configure_logging, under_journal
+from runner.core.settings import Settings
 
 
 class JournalLogger(Logger):

@@ -1,5 +1,5 @@
 """A job's files as the web serves them: its output files and its transcript lines (its media:
-``runner.jobfiles.media_file``). Nothing outside the data root, the inbox or the outbox is ever read."""
+``runner.jobs.files.media_file``). Nothing outside the data root, the inbox or the outbox is ever read."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.jobfiles import within
-from runner.models import Job, JobSource
-from runner.settings import Settings
-from runner.store import JobStore
+from runner.core.schema import Job, JobSource
+from runner.core.settings import Settings
+from runner.core.store import JobStore
+from runner.jobs.files import within
 
 
 @dataclass(frozen=True)

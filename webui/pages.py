@@ -5,14 +5,30 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from runner.jobfiles import media_file
-from runner.models import Job, JobStatus
-from runner.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
-from runner.store import utcnow
-from runner.webhooks import job_webhooks
-from webui.actions import STATUSES, cancel_job, delete_job, find_job, listing_filter, retry_job
+from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
+from runner.core.schema import Job, JobStatus
+from runner.core.store import utcnow
+from runner.jobs.files import media_file
+from runner.jobs.webhooks import job_webhooks
+from webui.actions import (
+    STATUSES,
+    cancel_job,
+    delete_job,
+    find_job,
+    listing_filter,
+    retry_job,
+)
 from webui.jobfiles import output_file, transcript_lines
 from webui.present import ACTIVE
 from webui.services import services

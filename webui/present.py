@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from runner.diskguard import FreeSpace, measure, shortage
-from runner.models import Job, JobStatus
-from runner.settings import Settings
-from runner.store import JobStore
+from runner.core.diskguard import FreeSpace, measure, shortage
+from runner.core.schema import Job, JobStatus
+from runner.core.settings import Settings
+from runner.core.store import JobStore
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 STALE_HEARTBEATS = 3  # a runner silent for this many heartbeat intervals counts as gone

@@ -2,8 +2,8 @@
 
 FFmpeg parses untrusted bytes here; in a child, a crash or a hang in a demuxer cannot take a web
 worker down, and PyAV with its FFmpeg libraries and NumPy stays out of the workers' memory.
-Run as ``python -m webui.probe FILE``: exit 0 and ``{"duration": seconds|null}`` on stdout, or exit
-3 and the reason on stdout.
+The child runs ``python -m runner.daemon.probe FILE`` (the web never imports PyAV itself): exit 0
+and ``{"duration": seconds|null}`` on stdout, or exit 3 and the reason on stdout.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 PROBE_TIMEOUT = 60.0  # seconds
-REFUSED = 3  # exit status of the child for a file that is not usable media
+REFUSED = 3  # runner.daemon.probe's exit status for a file that is not usable media
 
 
 class MediaRefused(Exception):
@@ -28,7 +28,7 @@ def probe_upload(path: Path, timeout: float = PROBE_TIMEOUT) -> float | None:
         MediaRefused: empty, not media, no audio stream, or the probe crashed or timed out.
     """
     try:
-        child = subprocess.run([sys.executable, "-I", "-m", "webui.probe", str(path)], capture_output=True,
+        child = subprocess.run([sys.executable, "-I", "-m", "runner.daemon.probe", str(path)], capture_output=True,
                                text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise MediaRefused(f"the file could not be read as media within {timeout:.0f} s") from None
@@ -37,20 +37,3 @@ def probe_upload(path: Path, timeout: float = PROBE_TIMEOUT) -> float | None:
     if child.returncode == REFUSED:
         raise MediaRefused(child.stdout.strip())
     raise MediaRefused("the file could not be read as media (the decoder stopped with an error)")
-
-
-def main(argv: list[str]) -> int:
-    """The child's side: probe ``argv[1]`` with ``runner.media.probe``."""
-    from runner.media import MediaError, probe
-
-    try:
-        duration = probe(Path(argv[1]))
-    except MediaError as exc:
-        print(exc)
-        return REFUSED
-    print(json.dumps({"duration": duration}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from runner.settings import Settings
-from runner.spool import Spool
-from runner.store import JobStore
+from runner.core.settings import Settings
+from runner.core.spool import Spool
+from runner.core.store import JobStore
 
 EXTENSION_KEY = "spoolscribe"
 

@@ -1,5 +1,5 @@
 """A finished job's speakers as the web shows and renames them (the rewriting itself is
-``runner.relabel``: every output rendered again from the job's JSON output)."""
+``runner.output.relabel``: every output rendered again from the job's JSON output)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Mapping
 
 from werkzeug.exceptions import BadRequest, Conflict
 
-from runner.formats import RENDERERS
-from runner.models import Job
-from runner.relabel import rename_speakers
-from runner.settings import Settings
+from runner.core.schema import Job
+from runner.core.settings import Settings
+from runner.output.formats import RENDERERS
+from runner.output.relabel import rename_speakers
 from webui.actions import find_job
 from webui.jobfiles import output_file
 from webui.present import ACTIVE
@@ -53,7 +53,7 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
     except FileNotFoundError:
         raise Conflict(f"job {job.id} has no json output, which renaming speakers needs; retry it with the json "
                        "format to rename its speakers") from None
-    except ValueError as exc:  # runner.speakers.SpeakerNameError included
+    except ValueError as exc:  # runner.output.speakers.SpeakerNameError included
         raise BadRequest(str(exc)) from None
     log.info("web: job %s: speakers renamed (%s)", job.id, ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
     return renamed

@@ -22,13 +22,13 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
 
-from runner.diskguard import human_bytes
-from runner.models import Job, JobSource
-from runner.options import SPEAKER_COUNTS, JobOptions, OptionsError
-from runner.settings import Settings
-from runner.spool import MAX_NAME_CHARS, media_extension
-from runner.submit import submit_path
-from runner.urls import check_url
+from runner.core.diskguard import human_bytes
+from runner.core.options import SPEAKER_COUNTS, JobOptions, OptionsError
+from runner.core.schema import Job, JobSource
+from runner.core.settings import Settings
+from runner.core.spool import MAX_NAME_CHARS, media_extension
+from runner.core.urls import check_url
+from runner.jobs.submit import submit_path
 from webui.auth import CSRF_HEADER, check_csrf
 from webui.probe import MediaRefused, probe_upload
 from webui.services import Services

@@ -37,15 +37,15 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
+from runner.core.settings import Settings
+from runner.core.spool import Spool
+from runner.core.store import JobStore
 from runner.ingest.delivery import Delivery, Outcome
 from runner.ingest.folders import SETTINGS_FILE, FolderSettingsError
 from runner.ingest.problems import Problems
 from runner.ingest.rules import IgnoreRules
 from runner.ingest.stability import FileKey, StabilityTracker, file_key
 from runner.ingest.watcher import Watcher
-from runner.settings import Settings
-from runner.spool import Spool
-from runner.store import JobStore
 
 log = logging.getLogger(__name__)
 

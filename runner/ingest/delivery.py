@@ -1,7 +1,7 @@
 """Taking a stable file: options from its folders, the exactly-once checks, then the spool.
 
 The user's file is never modified: it is hard-linked into the spool when on the same filesystem,
-copied otherwise (``runner.submit.submit_path``); the job records source ``inbox`` and the path.
+copied otherwise (``runner.jobs.submit.submit_path``); the job records source ``inbox`` and the path.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.core.options import JobOptions
+from runner.core.schema import InboxFileStatus, JobSource
+from runner.core.settings import Settings
+from runner.core.spool import Spool
+from runner.core.store import JobStore
 from runner.ingest.folders import FolderOptions
 from runner.ingest.ledger import Ledger
-from runner.models import InboxFileStatus, JobSource
-from runner.options import JobOptions
-from runner.settings import Settings
-from runner.spool import Spool
-from runner.store import JobStore
-from runner.submit import submit_path
+from runner.jobs.submit import submit_path
 
 HASH_CHUNK = 1 << 20  # bytes
 

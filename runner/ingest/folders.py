@@ -18,11 +18,12 @@ The file (TOML, UTF-8)::
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from runner.options import SPEAKER_COUNTS, JobOptions, OptionsError
+import tomllib
+
+from runner.core.options import SPEAKER_COUNTS, JobOptions, OptionsError
 
 SETTINGS_FILE = ".spoolscribe.toml"
 MAX_SETTINGS_BYTES = 64 * 1024

@@ -8,9 +8,9 @@ import logging
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from runner.db import write_engine
-from runner.models import InboxFile, InboxFileStatus, Job
-from runner.store import utcnow
+from runner.core.db import write_engine
+from runner.core.schema import InboxFile, InboxFileStatus, Job
+from runner.core.store import utcnow
 
 log = logging.getLogger(__name__)
 

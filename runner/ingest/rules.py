@@ -7,7 +7,7 @@ import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
 
-from runner.options import FORMATS
+from runner.core.options import FORMATS
 
 TEMPORARY_PATTERNS: tuple[str, ...] = (
     "*.part",  # Firefox, wget, KDE

@@ -1,0 +1,96 @@
+"""``spoolscribe submit`` (queue files) and ``spoolscribe status`` (one job, or a summary)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner.cli.app import App, fails_cleanly, pass_app
+from runner.core.options import FORMATS, JobOptions, OptionsError
+from runner.jobs.view import job_to_dict
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--language", default="auto", show_default=True, help="Language code (en, de, zh, ...) or auto.")
+@click.option("--task", type=click.Choice(["transcribe", "translate"]), default="transcribe", show_default=True)
+@click.option("--model", help="Model for these jobs (default: the runner's SPOOLSCRIBE_MODEL).")
+@click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
+              help="Comma-separated output formats.")
+@click.option("--prompt", help="Initial prompt: names and terms that help recognition.")
+@click.option("--hotwords", help="Words to favour during recognition.")
+@click.option("--vad/--no-vad", default=True, show_default=True, help="Skip silence with the VAD filter.")
+@click.option("--word-timestamps/--no-word-timestamps", default=True, show_default=True)
+@click.option("--diarize", is_flag=True, help="Tell who spoke when (runners need spoolscribe[diarization]).")
+@click.option("--num-speakers", type=int, help="With --diarize: the number of speakers, when known.")
+@click.option("--min-speakers", type=int, help="With --diarize: at least this many speakers.")
+@click.option("--max-speakers", type=int, help="With --diarize: at most this many speakers.")
+@pass_app
+@fails_cleanly
+def submit(app: App, files: tuple[Path, ...], language: str, task: str, model: str | None, formats: str,
+           prompt: str | None, hotwords: str | None, vad: bool, word_timestamps: bool, **speakers: Any) -> None:
+    """Queue FILES for transcription; print one job id per line."""
+    from runner.jobs.submit import submit_path
+
+    try:
+        options = JobOptions(language=language, task=task, model=model, formats=formats,
+                             initial_prompt=prompt, hotwords=hotwords, vad_filter=vad,
+                             word_timestamps=word_timestamps, **speakers)
+    except OptionsError as exc:
+        raise click.BadParameter(str(exc)) from None
+    for path in files:
+        if path.stat().st_size == 0:
+            click.echo(f"warning: {path} is empty; its job will fail", err=True)
+        job = submit_path(app.store, app.spool, path, options)
+        click.echo(job.id)
+
+
+@click.command()
+@click.argument("job_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the shape is in README).")
+@click.option("--limit", default=20, show_default=True, help="Jobs to list without JOB_ID.")
+@pass_app
+@fails_cleanly
+def status(app: App, job_id: str | None, as_json: bool, limit: int) -> None:
+    """Show one job (status, progress, error, outputs), or a summary of the metrics and the newest jobs."""
+    if job_id:
+        job = app.store.get(job_id.strip().upper())
+        if job is None:
+            raise click.ClickException(f"no job with id {job_id}")
+        data = job_to_dict(job)
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else _describe(data))
+        return
+    from runner.jobs.metrics import snapshot, summary_lines
+
+    metrics = snapshot(app.store, app.settings)
+    jobs = [job_to_dict(job) for job in app.store.list(limit=limit)]
+    if as_json:
+        click.echo(json.dumps({"counts": metrics.jobs, "jobs": jobs, "metrics": metrics.to_dict()},
+                              ensure_ascii=False, indent=2))
+        return
+    click.echo("\n".join(summary_lines(metrics)))
+    click.echo("newest jobs:" if jobs else "no jobs yet")
+    for data in jobs:
+        percent = f"{data['progress'] * 100:5.1f}%"
+        click.echo(f"{data['id']}  {data['status']:<9}  {percent}  {data['file_name']}")
+
+
+def _describe(data: dict[str, Any]) -> str:
+    lines = [
+        f"job:       {data['id']}",
+        f"file:      {data['file_name']}",
+        f"status:    {data['status']}" + (f" ({data['stage']})" if data["stage"] else ""),
+        f"progress:  {data['progress'] * 100:.1f}% of {data['duration'] or 0:.1f} s",
+    ]
+    if data["language"]:
+        lines.append(f"language:  {data['language']} ({(data['language_probability'] or 0) * 100:.0f}%)")
+    lines.append(f"attempts:  {data['attempts']}" + (f" (runner {data['runner']})" if data["runner"] else ""))
+    if data["error"]:
+        lines.append(f"error:     {data['error']}")
+    lines.extend(f"warning:   {warning}" for warning in data["warnings"])
+    lines.extend(f"output:    {path}" for path in data["outputs"])
+    return "\n".join(lines)

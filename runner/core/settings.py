@@ -1,0 +1,264 @@
+"""Configuration: one frozen object, read once at the edge (the CLI or the web factory).
+
+Every field can be set by an environment variable named ``SPOOLSCRIBE_<FIELD>`` (upper case)
+or by a keyword override (the CLI passes its flags that way). Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SPOOLSCRIBE_"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable and the value."""
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "spoolscribe"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a spoolscribe process needs to know, fixed for the process's life.
+
+    Paths are absolute; durations are seconds; sizes are bytes.
+    """
+
+    home: Path = field(default_factory=_default_home)
+    """Data root: the spool, the outputs and (by default) the SQLite database live under it."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means ``sqlite:///<home>/spoolscribe.db``."""
+    model: str = "base"
+    """Default faster-whisper model: a name it downloads on first use, or a local CTranslate2 directory."""
+    device: str = "cpu"
+    """``cpu``, ``cuda`` or ``auto`` (passed to CTranslate2)."""
+    compute_type: str = ""
+    """CTranslate2 compute type; empty means ``int8`` on the CPU and ``default`` elsewhere."""
+    threads: int = 0
+    """CPU threads per runner for the model; 0 means all cores divided by ``runners`` (at least 1)."""
+    runners: int = 1
+    """How many runners share this machine (used only to derive ``threads``)."""
+    nice: int = 10
+    """Niceness a runner adds to itself so the web keeps its share of the CPUs."""
+    rescan_interval: float = 5.0
+    """Seconds between safety-net rescans of the pending directory (file events wake a runner sooner)."""
+    heartbeat_interval: float = 5.0
+    """Seconds between a runner's heartbeats; each extends the lease of its running job."""
+    lease_seconds: float = 60.0
+    """How long a claim stays valid without a heartbeat."""
+    max_attempts: int = 3
+    """Claims a job may have before it is failed as abandoned."""
+    progress_interval: float = 1.0
+    """Least seconds between two progress writes of one job (segments in between are batched)."""
+    window_seconds: float = 900.0
+    """Longest stretch of audio given to faster-whisper at once; longer recordings are transcribed
+    window by window, which bounds a runner's memory (faster-whisper's spectrogram of a whole hour
+    alone peaks near 3 GB)."""
+    batch_size: int = 0
+    """Batch size for faster-whisper's BatchedInferencePipeline; 0 transcribes sequentially
+    (see README, "Performance", for the measurements behind the default)."""
+    model_cache_size: int = 2
+    """Loaded models a runner keeps warm at once (per-job model choice)."""
+    reap_interval: float = 30.0
+    """Seconds between a runner's passes of the reaper (expired leases, spool repair)."""
+    stop_grace: float = 20.0
+    """After the first SIGTERM, seconds to reach a segment boundary before the job is handed back
+    from its last checkpoint and the runner exits (fits systemd's TimeoutStopSec=30)."""
+    time_limit_factor: float = 4.0
+    """A job may run this many times its audio duration ..."""
+    time_limit_floor: float = 600.0
+    """... but never less than this many seconds, before it is stopped and failed."""
+
+    # web
+    web_bind: str = "127.0.0.1:8080"
+    """Address the web listens on (``HOST:PORT``); anything but loopback without a token logs a warning."""
+    web_workers: int = 2
+    """Gunicorn worker processes of the web."""
+    web_threads: int = 4
+    """Threads per web worker (gunicorn's gthread worker: slow uploads do not block status polls)."""
+    web_token: str = field(default="", repr=False)
+    """Shared secret; when set, the API needs ``Authorization: Bearer <token>`` and the pages a login."""
+    web_secret_key: str = field(default="", repr=False)
+    """Key that signs the web's cookies; empty means one generated once into ``<home>/web-secret-key``."""
+    web_cookie_secure: bool = False
+    """Send cookies only over HTTPS (set it when a TLS proxy serves the web)."""
+    web_models: tuple[str, ...] = ()
+    """Models an upload may choose besides the runners' default (comma list; empty: default only)."""
+    max_upload_bytes: int = 2 * 1024**3
+    """Largest upload request the web accepts (bytes); larger ones get 413 and leave nothing behind."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / 'spoolscribe.db'}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``SPOOLSCRIBE_*`` variables, then apply non-None ``overrides``.
+
+        Raises:
+            SettingsError: a variable or override cannot be converted to its field's type.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if overrides.get(f.name) is not None:
+                raw, origin = overrides[f.name], f"--{f.name.replace('_', '-')}"
+            elif env.get(name, "") != "":
+                raw, origin = env[name], name
+            else:
+                continue
+            values[f.name] = _convert(raw, f.type, origin)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """These settings with ``overrides`` applied (None values ignored), converted as flags are.
+
+        Raises:
+            SettingsError: an override cannot be converted to its field's type, or names no setting.
+        """
+        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return Settings.from_env(env={}, **{**current, **given})
+
+    @property
+    def effective_compute_type(self) -> str:
+        """The compute type to load models with (``int8`` on the CPU unless configured)."""
+        if self.compute_type:
+            return self.compute_type
+        return "int8" if self.device == "cpu" else "default"
+
+    @property
+    def effective_threads(self) -> int:
+        """CPU threads for one runner's model: configured, or cores divided by runners."""
+        if self.threads > 0:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.runners))
+
+    @property
+    def spool_dir(self) -> Path:
+        """The Maildir-shaped spool (``tmp/``, ``new/``, ``cur/``, ``media/``, ``bad/``)."""
+        return self.home / "spool"
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where each job's outputs go, one directory per job id."""
+        return self.home / "outputs"
+
+    # inbox
+    inbox: str = ""
+    """The shared folder ``spoolscribe ingest`` watches, recursively; empty means ``<home>/inbox``."""
+    inbox_quiet: float = 5.0
+    """Seconds a file's size and modification time must stay unchanged before it becomes a job."""
+    inbox_close_quiet: float = 2.0
+    """The shorter quiet period once a writer closed the file (inotify's close-after-write event);
+    never longer than ``inbox_quiet``."""
+    inbox_polling: bool = False
+    """Watch by polling instead of inotify: for network filesystems (NFS, SMB/CIFS, FUSE mounts),
+    whose changes made by other machines inotify never reports."""
+    inbox_poll_interval: float = 2.0
+    """Seconds between two polls of the inbox tree when polling."""
+    inbox_rescan_interval: float = 60.0
+    """Seconds between two safety-net walks of the whole inbox tree (events and polls find files sooner)."""
+    inbox_extensions: tuple[str, ...] = (
+        "wav", "mp3", "m4a", "flac", "ogg", "oga", "opus", "aac", "wma", "amr", "aif", "aiff", "caf",
+        "mka", "webm", "mp4", "m4v", "mkv", "mov", "avi", "wmv", "mpg", "mpeg", "3gp",
+    )  # fmt: skip
+    """Extensions (without the dot, any case) of the files that become jobs; all others are ignored."""
+    inbox_formats: tuple[str, ...] = ("txt", "srt", "vtt", "json")
+    """Output formats of inbox jobs (a folder's ``.spoolscribe.toml`` may choose others)."""
+    inbox_outbox: str = ""
+    """Empty: results go next to the source file. Otherwise a directory where the results are
+    written in a tree that mirrors the inbox (runners need the same inbox and outbox settings)."""
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The absolute inbox directory (``inbox``, or ``<home>/inbox``)."""
+        return Path(self.inbox).expanduser().resolve() if self.inbox else self.home / "inbox"
+
+    @property
+    def outbox_dir(self) -> Path | None:
+        """The absolute outbox directory, or None when results go next to their source."""
+        return Path(self.inbox_outbox).expanduser().resolve() if self.inbox_outbox else None
+
+    # diarization
+    diarization_pipeline: str = "pyannote/speaker-diarization-community-1"
+    """The pyannote.audio pipeline for jobs that ask for speakers: a model hub id (downloaded on
+    first use with ``HF_TOKEN``) or a local directory holding its ``config.yaml`` and model files."""
+    diarization_token: str = field(default="", repr=False)
+    """Model hub token for ``diarization_pipeline``; empty means ``HF_TOKEN`` (huggingface_hub reads it)."""
+    diarization_batch_size: int = 8
+    """Chunks of 10 s the segmentation and embedding models take at once (0: the pipeline's own
+    setting); on the CPU each adds about 40 MB to a runner's memory while it diarizes."""
+
+    # systemd
+    auto_migrate: bool = True
+    """Bring a database whose schema is behind up to date on opening it. The systemd units set it
+    false: spoolscribe-migrate.service upgrades, and the other services refuse a schema they do not
+    match (``spoolscribe db upgrade`` or restarting the migrate unit fixes an older one)."""
+
+    # operations
+    retention_media_days: float = 7.0
+    """Days after a succeeded or cancelled job ended before its media in the spool is deleted (0: kept).
+    An inbox job's source file is never deleted, only the spool's link or copy of it."""
+    retention_failed_media_days: float = 30.0
+    """Days after a failed job ended before its media is deleted: longer, so it can still be retried (0: kept)."""
+    retention_job_days: float = 0.0
+    """Days after a job ended before its row and its outputs under ``<home>/outputs`` are deleted
+    (0: kept for ever); never before its media's time. Results beside inbox files stay."""
+    retention_interval: float = 3600.0
+    """Seconds between a runner's retention sweeps (one also runs when a runner starts)."""
+    min_free_bytes: int = 1024**3
+    """A runner claims no job while the spool's or the outputs' filesystem has less free space
+    than this (bytes; 0: no floor). It resumes by itself once space returns."""
+    webhook_url: str = ""
+    """URL that receives a JSON POST when any job ends (empty: none; jobs may name their own ``callback_url``)."""
+    webhook_secret: str = field(default="", repr=False)
+    """Key for the ``X-Spoolscribe-Signature: sha256=<hex>`` HMAC of each webhook body (empty: unsigned)."""
+    webhook_timeout: float = 10.0
+    """Seconds one webhook attempt may wait to connect and for each read of the answer."""
+    webhook_backoff: float = 5.0
+    """Seconds before the first retry of a failed webhook; each next waits twice as long (at most 10 minutes)."""
+    webhook_retry_seconds: float = 3600.0
+    """Seconds after a job ended during which its webhook is retried; then it is given up."""
+    webhook_callbacks: bool = True
+    """Accept a per-job ``callback_url`` from uploads (false: only ``webhook_url`` is called)."""
+    public_url: str = ""
+    """The web's address as people and webhook receivers reach it (``https://host``), for links in
+    webhooks; empty: the links are paths (``/api/jobs/<id>``)."""
+
+
+def _convert(raw: Any, type_name: Any, origin: str) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if type_name == "Path":
+            return Path(raw)
+        if type_name == "tuple[str, ...]":
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{origin} must be of type {type_name}, got {raw!r}") from None
+    return raw

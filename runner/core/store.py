@@ -1,0 +1,305 @@
+"""The job store: every state change of a job, as short transactions on the database.
+
+Each change of state is one conditional UPDATE whose row count is checked (huey's and rq's rule),
+so two runners can never both claim a job, and a runner whose job was cancelled or taken back
+learns it at its next write. Objects returned are detached snapshots.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy.orm import sessionmaker
+
+from runner.core.db import retry_when_busy, write_engine
+from runner.core.schema import Job, JobStatus, RunnerRecord, SegmentRecord
+from runner.core.spool import JobFile
+
+FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+
+
+def utcnow() -> datetime:
+    """Now as a naive UTC datetime (how every time is stored)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class JobStateError(Exception):
+    """A change that the job's current state does not allow (e.g. retrying a running job)."""
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A segment to persist: ``index`` within the job, times in seconds, words as dicts."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+    words: list[dict[str, Any]]
+
+
+class JobStore:
+    """Reads and state changes of jobs and runners on one database engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine(engine), expire_on_commit=False)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        with self._read() as session:
+            return session.get(Job, job_id)
+
+    def list(self, status: str | None = None, limit: int = 50, before: str | None = None) -> list[Job]:
+        """Jobs newest first; optionally of one status and with ids below ``before`` (paging)."""
+        query = select(Job).order_by(Job.id.desc()).limit(limit)
+        if status:
+            query = query.where(Job.status == status)
+        if before:
+            query = query.where(Job.id < before)
+        with self._read() as session:
+            return list(session.scalars(query))
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs in each status (every status present, zero when none)."""
+        with self._read() as session:
+            rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+        counts = {status.value: 0 for status in JobStatus}
+        counts.update({status: count for status, count in rows})
+        return counts
+
+    def segments(self, job_id: str) -> list[SegmentRecord]:
+        """The job's persisted segments in order."""
+        with self._read() as session:
+            query = select(SegmentRecord).where(SegmentRecord.job_id == job_id).order_by(SegmentRecord.index)
+            return list(session.scalars(query))
+
+    def expired_leases(self, now: datetime, held_by: str | None = None) -> list[Job]:
+        """Running jobs whose lease ended before ``now``, and those held by runner ``held_by``
+        (a runner starting under a name finds that name's earlier jobs abandoned)."""
+        query = select(Job).where(Job.status == JobStatus.RUNNING.value,
+                                  or_(Job.lease_expires_at < now, Job.runner == held_by))
+        with self._read() as session:
+            return list(session.scalars(query))
+
+    def queued_before(self, cutoff: datetime) -> list[Job]:
+        """Queued jobs created before ``cutoff``, oldest first."""
+        query = select(Job).where(Job.status == JobStatus.QUEUED.value, Job.created_at < cutoff).order_by(Job.id)
+        with self._read() as session:
+            return list(session.scalars(query))
+
+    def runners(self) -> list[RunnerRecord]:
+        """Every runner that has reported, most recent heartbeat first."""
+        with self._read() as session:
+            return list(session.scalars(select(RunnerRecord).order_by(RunnerRecord.heartbeat_at.desc())))
+
+    # -- submission -------------------------------------------------------------------------------
+
+    @retry_when_busy
+    def add(self, job_file: JobFile, callback_url: str | None = None) -> Job:
+        """Record a new queued job from its job file (and the URL of its completion webhook); return it."""
+        job = Job(
+            id=job_file.id,
+            status=JobStatus.QUEUED.value,
+            source=job_file.source,
+            original_name=job_file.original_name,
+            media_path=job_file.media,
+            inbox_path=job_file.inbox_path,
+            options=job_file.options.to_dict(),
+            progress=0.0,
+            processed_seconds=0.0,
+            attempts=0,
+            warnings=[],
+            outputs=[],
+            created_at=utcnow(),
+            callback_url=callback_url,
+        )
+        with self._write.begin() as session:
+            session.add(job)
+        return job
+
+    # -- the runner's side ------------------------------------------------------------------------
+
+    def claim(self, job_id: str, runner: str, lease_seconds: float) -> bool:
+        """Mark a queued job running for ``runner`` with a lease; False if it is not queued."""
+        now = utcnow()
+        return self._update(
+            (Job.id == job_id, Job.status == JobStatus.QUEUED.value),
+            status=JobStatus.RUNNING.value,
+            runner=runner,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            finished_at=None,
+            error=None,
+            stage="decoding",
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+
+    def _owned(self, job_id: str, runner: str) -> tuple[Any, ...]:
+        return (Job.id == job_id, Job.status == JobStatus.RUNNING.value, Job.runner == runner)
+
+    def extend_lease(self, job_id: str, runner: str, lease_seconds: float) -> bool:
+        """Push the lease of ``runner``'s running job to now + ``lease_seconds``; False if not held."""
+        return self._update(self._owned(job_id, runner), lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+
+    @retry_when_busy
+    def record_progress(
+        self, job_id: str, runner: str, segments: Sequence[SegmentRow] = (), **fields: Any
+    ) -> bool:
+        """Persist new segments and progress fields of a job ``runner`` holds, in one transaction.
+
+        ``fields`` are Job columns (stage, progress, processed_seconds, duration, language, ...).
+        Returns False, writing nothing, when the job is no longer the runner's (cancelled or reaped).
+        """
+        with self._write.begin() as session:
+            result = session.execute(update(Job).where(*self._owned(job_id, runner)).values(**fields))
+            if result.rowcount != 1:
+                return False
+            session.add_all(
+                SegmentRecord(job_id=job_id, index=s.index, start=s.start, end=s.end, text=s.text, words=s.words)
+                for s in segments
+            )
+        return True
+
+    def finish(self, job_id: str, runner: str, status: JobStatus, **fields: Any) -> bool:
+        """End a job ``runner`` holds with ``status`` (and fields such as error, warnings, outputs)."""
+        return self._update(
+            self._owned(job_id, runner),
+            status=status.value,
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            stage=None,
+            **fields,
+        )
+
+    def release(self, job_id: str, runner: str) -> bool:
+        """Hand a job ``runner`` holds back to the queue, keeping its checkpoint and attempts."""
+        return self._update(self._owned(job_id, runner), status=JobStatus.QUEUED.value,
+                            lease_expires_at=None, stage=None)
+
+    def end_abandoned(self, job_id: str, runner: str | None, lease_expires_at: datetime | None,
+                      error: str | None = None) -> bool:
+        """Take back a job whose lease expired: fail it with ``error`` if given, else queue it again.
+
+        Conditional on the job still being running under the same runner and lease, so a late
+        heartbeat and two reapers cannot both act on it.
+        """
+        where = (Job.id == job_id, Job.status == JobStatus.RUNNING.value, Job.runner == runner,
+                 Job.lease_expires_at == lease_expires_at)
+        if error is None:
+            return self._update(where, status=JobStatus.QUEUED.value, lease_expires_at=None, stage=None)
+        return self._update(where, status=JobStatus.FAILED.value, lease_expires_at=None, stage=None,
+                            error=error, finished_at=utcnow())
+
+    def finished_while_running(self, job_id: str, **fields: Any) -> bool:
+        """Update fields of a job that ended while its runner still worked (a cancelled job's outputs)."""
+        return self._update((Job.id == job_id, Job.status.in_(FINISHED)), **fields)
+
+    @retry_when_busy
+    def clear_segments(self, job_id: str) -> None:
+        """Forget a job's persisted segments (before it is transcribed again from the start)."""
+        with self._write.begin() as session:
+            session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
+
+    @retry_when_busy
+    def heartbeat(self, name: str, state: str, job_id: str | None, started_at: datetime) -> None:
+        """Record that runner ``name`` is alive, in ``state``, working on ``job_id``."""
+        now = utcnow()
+        with self._write.begin() as session:
+            record = session.get(RunnerRecord, name)
+            if record is None:
+                record = RunnerRecord(name=name, started_at=started_at)
+                session.add(record)
+            record.pid, record.hostname = os.getpid(), socket.gethostname()
+            record.state, record.job_id, record.heartbeat_at = state, job_id, now
+            if record.started_at != started_at:
+                record.started_at = started_at
+
+    # -- people's actions -------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job (a runner stops it at its next segment).
+
+        Raises:
+            KeyError: no such job.
+            JobStateError: the job has already ended.
+        """
+        active = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+        changed = self._update(
+            (Job.id == job_id, Job.status.in_(active)),
+            status=JobStatus.CANCELLED.value,
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            error="cancelled by request",
+        )
+        return self._after_change(job_id, changed, "only a queued or running job can be cancelled")
+
+    def requeue(self, job_id: str) -> Job:
+        """Put a failed or cancelled job back in the queue from the start (the caller re-delivers it).
+
+        Raises:
+            KeyError: no such job.
+            JobStateError: the job is not failed or cancelled, or retention has deleted its media.
+        """
+        changed = self._update(
+            (Job.id == job_id, Job.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value)),
+             Job.media_removed_at.is_(None)),
+            status=JobStatus.QUEUED.value,
+            error=None,
+            warnings=[],
+            outputs=[],
+            progress=0.0,
+            processed_seconds=0.0,
+            stage=None,
+            started_at=None,
+            finished_at=None,
+            attempts=0,
+        )
+        job = self._after_change(job_id, changed, "only a failed or cancelled job can be retried")
+        self.clear_segments(job_id)
+        return job
+
+    @retry_when_busy
+    def delete(self, job_id: str, allowed: Iterable[str] = FINISHED, ended_before: datetime | None = None) -> Job:
+        """Delete a job's row (and its segments and webhook deliveries) if its status is in ``allowed``
+        and, given ``ended_before``, it ended before then; return the old row.
+
+        Raises:
+            KeyError: no such job.
+            JobStateError: the job is queued or running (cancel it first), or ended since ``ended_before``.
+        """
+        with self._write.begin() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if job.status not in tuple(allowed):
+                raise JobStateError(f"job {job_id} is {job.status}; cancel it before deleting it")
+            if ended_before is not None and (job.finished_at is None or job.finished_at >= ended_before):
+                raise JobStateError(f"job {job_id} ended at {job.finished_at}, not before {ended_before}")
+            session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
+            session.delete(job)
+        return job
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @retry_when_busy
+    def _update(self, where: tuple[Any, ...], **values: Any) -> bool:
+        with self._write.begin() as session:
+            return session.execute(update(Job).where(*where).values(**values)).rowcount == 1
+
+    def _after_change(self, job_id: str, changed: bool, refusal: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if not changed:
+            raise JobStateError(f"job {job_id} is {job.status}: {refusal}")
+        return job

@@ -1,0 +1,221 @@
+"""The runner daemon: waits on the spool, claims one job at a time, heartbeats, reaps.
+
+``Runner.loop()`` claims and performs at most one job; ``Runner.run()`` is the only place that
+waits, handles signals and keeps the daemon alive (huey's consumer and rq's worker are the models).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from runner.core.schema import JobStatus
+from runner.core.settings import Settings
+from runner.core.spool import JobFileError, Spool
+from runner.core.store import JobStore, utcnow
+from runner.daemon.diarize import Diarizer
+from runner.daemon.perform import WorkContext, perform_job
+from runner.daemon.reaper import reap_abandoned, repair_spool
+from runner.daemon.transcribe import Engine
+from runner.daemon.upkeep import Upkeep
+from runner.jobs.submit import job_file_of
+
+log = logging.getLogger(__name__)
+
+
+def default_runner_name() -> str:
+    """``<hostname>-<pid>``: unique on one server."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class _Wake(FileSystemEventHandler):
+    """Wakes the runner when anything changes in the pending directory."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.event.set()
+
+
+class Runner:
+    """One runner daemon: a name, the store, the spool and a warm engine."""
+
+    def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Engine, name: str) -> None:
+        self.settings, self.store, self.spool, self.engine, self.name = settings, store, spool, engine, name
+        self.current: str | None = None
+        self.started_at = utcnow()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._signals = 0
+        self._stop_asked_at: float | None = None
+        self._upkeep = Upkeep(settings, store, spool, name)
+        self._context = WorkContext(settings, store, spool, engine, name, self._stop.is_set, Diarizer(settings))
+
+    # -- one iteration ----------------------------------------------------------------------------
+
+    def loop(self) -> bool:
+        """Claim and perform at most one pending job; True if one was taken (none while the disk
+        guard pauses claiming)."""
+        if not self._upkeep.may_claim():
+            return False
+        for job_id in self.spool.pending():
+            if self._stop.is_set():
+                return False
+            path = self.spool.claim(job_id)
+            if path is None:
+                continue  # another runner won the rename
+            try:
+                job = self.spool.read(path)
+            except JobFileError as exc:
+                self.spool.quarantine(path, str(exc))
+                continue
+            if not self._claim_row(job):
+                continue
+            self.current = job.id
+            self._beat("busy")
+            log.info("runner %s: job %s claimed (%s)", self.name, job.id, job.original_name)
+            try:
+                outcome = perform_job(job, self._context)
+            finally:
+                self.current = None
+            self._upkeep.job_ended(job.id)
+            if outcome in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+                self.spool.finish(job.id)
+            self._beat("idle")
+            return True
+        return False
+
+    def _claim_row(self, job) -> bool:
+        if self.store.claim(job.id, self.name, self.settings.lease_seconds):
+            return True
+        existing = self.store.get(job.id)
+        if existing is None:  # a job file delivered without its row: the file is the truth
+            self.store.add(job)
+            return self.store.claim(job.id, self.name, self.settings.lease_seconds)
+        if existing.status != JobStatus.QUEUED.value:  # cancelled (or ended) while pending
+            self.spool.finish(job.id)
+        return False
+
+    # -- the daemon ---------------------------------------------------------------------------------
+
+    def run(self, burst: bool = False) -> int:
+        """Work until stopped (SIGTERM/SIGINT) or, with ``burst``, until the queue is empty.
+
+        The first signal stops taking jobs and hands the current one back with its checkpoint;
+        a second one exits at once. Returns the process exit code.
+        """
+        self._install_signals()
+        if self.settings.nice:
+            os.nice(self.settings.nice)
+        self.engine.model()  # load the default model once, before the first job
+        observer = self._watch()
+        beating = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        beating.start()
+        self._upkeep.start()
+        log.info("runner %s: started (model %s, %d threads, pid %d)", self.name, self.settings.model,
+                 self.settings.effective_threads, os.getpid())
+        self._reap(starting=True)
+        last_reap = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - last_reap >= self.settings.reap_interval:
+                    self._reap()
+                    last_reap = time.monotonic()
+                self._wake.clear()
+                if self.loop():
+                    continue
+                if burst:
+                    break
+                self._wake.wait(self.settings.rescan_interval)
+        finally:
+            self._stop.set()
+            self._upkeep.stop()
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+            self._beat("stopped")
+            log.info("runner %s: stopped", self.name)
+        return 0
+
+    def _reap(self, starting: bool = False) -> None:
+        try:
+            self._upkeep.job_ended(*reap_abandoned(self.store, self.spool, self.settings, self.name, starting=starting))
+            repair_spool(self.store, self.spool, self.name)
+            self.spool.sweep_tmp()
+        except Exception:  # the reaper must never take the runner down
+            log.exception("runner %s: reaper pass failed", self.name)
+        self._upkeep.tick()
+
+    def _watch(self):
+        observer = Observer()
+        observer.schedule(_Wake(self._wake), str(self.spool.new), recursive=False)
+        try:
+            observer.start()
+        except OSError as exc:
+            log.warning("runner %s: cannot watch %s (%s); rescanning every %.0f s instead",
+                        self.name, self.spool.new, exc, self.settings.rescan_interval)
+            return None
+        return observer
+
+    def _heartbeat_loop(self) -> None:
+        """Extend the current job's lease every few seconds (CTranslate2 releases the GIL while it
+        computes, so this thread runs even when the model keeps every core busy); after a stop
+        request, enforce ``stop_grace``."""
+        while True:
+            stopping = self._stop.wait(min(self.settings.heartbeat_interval, 1.0) if self._stop.is_set()
+                                       else self.settings.heartbeat_interval)
+            job_id = self.current
+            if stopping and job_id is None:
+                return
+            try:
+                if stopping:
+                    self._enforce_stop_grace(job_id)
+                    self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
+                    continue
+                if job_id is not None:
+                    self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
+                self._beat("busy" if job_id else self._upkeep.idle_state)
+            except Exception:
+                log.exception("runner %s: heartbeat failed", self.name)
+
+    def _enforce_stop_grace(self, job_id: str) -> None:
+        """Past the grace period, hand the job back from its last checkpoint and exit at once."""
+        if self._stop_asked_at is None:
+            self._stop_asked_at = time.monotonic()
+            log.info("runner %s: stopping; job %s will be handed back at its next segment", self.name, job_id)
+        if time.monotonic() - self._stop_asked_at < self.settings.stop_grace:
+            return
+        job = self.store.get(job_id)
+        if job is not None and self.store.release(job_id, self.name):
+            self.spool.hand_back(job_file_of(job))
+            log.warning("runner %s: job %s handed back from its last checkpoint (no segment boundary within %.0f s)",
+                        self.name, job_id, self.settings.stop_grace)
+        self._beat("stopped")
+        logging.shutdown()
+        os._exit(0)
+
+    def _beat(self, state: str) -> None:
+        self.store.heartbeat(self.name, state, self.current, self.started_at)
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Only flags here: logging and database work are not safe inside a signal handler.
+        self._signals += 1
+        if self._signals > 1:
+            os._exit(128 + signum)
+        self._stop.set()
+        self._wake.set()

@@ -1,0 +1,254 @@
+"""Performing one claimed job: decode, transcribe with checkpoints, write the outputs, end it.
+
+Every way a job can end is decided here and recorded on the job with a message a person can act
+on; nothing a single job does can raise out of ``perform_job``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from runner.core.schema import JobStatus, SegmentRecord
+from runner.core.settings import Settings
+from runner.core.spool import JobFile, Spool
+from runner.core.store import JobStore, SegmentRow
+from runner.core.transcript import Segment, Transcript, Word
+from runner.daemon.diarize import Diarizer
+from runner.daemon.media import Audio, MediaError, decode
+from runner.daemon.transcribe import Engine, ModelError
+from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
+from runner.output.naming import output_formats, output_paths, safe_stem
+from runner.output.writing import write_outputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """What a runner lends to each job it performs."""
+
+    settings: Settings
+    store: JobStore
+    spool: Spool
+    engine: Engine
+    runner: str
+    stop_requested: Callable[[], bool]
+    """True once the runner was asked to stop: the job is checkpointed and handed back."""
+    diarizer: Diarizer
+    """Speaker diarization for the jobs that ask for it (the pipeline loaded on first use, then kept)."""
+
+
+OUTPUT_NAME_TRIES = 3
+NEARLY_DONE = 0.9
+"""A runner asked to stop finishes a job that is this far through its audio instead of handing it back."""
+
+
+class _Lost(Exception):
+    """The job stopped being ours (cancelled, or taken back after our lease expired)."""
+
+
+class _TimeLimit(Exception):
+    """The job ran past its time limit."""
+
+
+def time_limit(settings: Settings, duration: float) -> float:
+    """Seconds a job of ``duration`` seconds of audio may run: factor x duration, at least the floor."""
+    return max(settings.time_limit_floor, settings.time_limit_factor * duration)
+
+
+def _restore(records: list[SegmentRecord]) -> list[Segment]:
+    return [Segment(r.start, r.end, r.text, tuple(Word.from_dict(w) for w in r.words)) for r in records]
+
+
+def _row(index: int, segment: Segment) -> SegmentRow:
+    return SegmentRow(index, segment.start, segment.end, segment.text, [w.to_dict() for w in segment.words])
+
+
+def perform_job(job: JobFile, ctx: WorkContext) -> str:
+    """Run a job this runner has claimed to its end; return what happened (a JobStatus value,
+    ``"handed back"`` or ``"lost"``). Never raises for a problem of the job's own."""
+    store, runner = ctx.store, ctx.runner
+    try:
+        return _perform(job, ctx)
+    except _Lost:
+        current = store.get(job.id)
+        log.info("runner %s: job %s is no longer ours (now %s)", runner, job.id, current and current.status)
+        return "lost"
+    except MediaError as exc:
+        return _fail(ctx, job, str(exc))
+    except ModelError as exc:
+        return _fail(ctx, job, f"{exc}; check SPOOLSCRIBE_MODEL or the job's model option")
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _fail(ctx, job, "no space left on device while writing the outputs; free some space and retry the job")
+        if exc.errno == errno.EFBIG:
+            return _fail(ctx, job, "an output file is larger than this system allows (file size limit); retry the job "
+                                   "after raising the limit")
+        log.exception("runner %s: job %s: file error", runner, job.id)
+        return _fail(ctx, job, f"file error: {exc}")
+    except Exception as exc:  # a bug or an engine failure: the job fails, the runner goes on
+        log.exception("runner %s: job %s: unexpected error", runner, job.id)
+        return _fail(ctx, job, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _fail(ctx: WorkContext, job: JobFile, message: str) -> str:
+    log.warning("runner %s: job %s failed (%s)", ctx.runner, job.id, message)
+    if ctx.store.finish(job.id, ctx.runner, JobStatus.FAILED, error=message):
+        write_error_file(ctx.settings, job, message, ctx.runner)
+    return JobStatus.FAILED.value
+
+
+def _perform(job: JobFile, ctx: WorkContext) -> str:
+    store, runner, settings = ctx.store, ctx.runner, ctx.settings
+    started = time.monotonic()
+    if not store.record_progress(job.id, runner, stage="decoding"):
+        raise _Lost()
+    audio = _decode(ctx.spool.media_path(job.media))
+    warnings = list(audio.warnings)
+    duration = audio.duration
+    limit = time_limit(settings, duration)
+    segments = _restore(store.segments(job.id))
+    resume_at = segments[-1].end if segments else 0.0
+    row = store.get(job.id)
+    if segments:
+        log.info("runner %s: job %s resumes at %.1f s of %.1f s", runner, job.id, resume_at, duration)
+    if not store.record_progress(job.id, runner, stage="transcribing", duration=duration, warnings=warnings,
+                                 processed_seconds=resume_at, progress=_share(resume_at, duration)):
+        raise _Lost()
+    recognition = ctx.engine.recognise(audio.samples, job.options, start=resume_at,
+                                       language=row.language if segments and row else None)
+    if not store.record_progress(job.id, runner, language=recognition.language,
+                                 language_probability=recognition.language_probability):
+        raise _Lost()
+    pending: list[SegmentRow] = []
+    last_write = time.monotonic()
+    outcome = JobStatus.SUCCEEDED.value
+    try:
+        for segment in recognition.segments:
+            pending.append(_row(len(segments), segment))
+            segments.append(segment)
+            log.debug("runner %s: job %s: segment %.2f-%.2f s", runner, job.id, segment.start, segment.end)
+            if ctx.stop_requested() and segment.end < NEARLY_DONE * duration:
+                outcome = "handed back"
+                break
+            if time.monotonic() - started > limit:
+                raise _TimeLimit()
+            if time.monotonic() - last_write >= settings.progress_interval:
+                _checkpoint(ctx, job, pending, segment.end, duration)
+                last_write = time.monotonic()
+    except _Lost:
+        pending.clear()
+        return _cancelled(ctx, job, segments, warnings, recognition.language, duration)
+    except _TimeLimit:
+        _checkpoint(ctx, job, pending, segments[-1].end, duration)
+        return _fail(ctx, job, f"stopped after {time.monotonic() - started:.0f} s: past the time limit of "
+                               f"{limit:.0f} s for {duration:.0f} s of audio (SPOOLSCRIBE_TIME_LIMIT_FACTOR, "
+                               "SPOOLSCRIBE_TIME_LIMIT_FLOOR)")
+    processed = segments[-1].end if segments else duration
+    try:
+        _checkpoint(ctx, job, pending, processed if outcome != JobStatus.SUCCEEDED.value else duration, duration)
+    except _Lost:
+        return _cancelled(ctx, job, segments, warnings, recognition.language, duration)
+    if outcome == "handed back":
+        _hand_back(ctx, job)
+        return outcome
+    if not segments:
+        warnings.append("no speech detected")
+    transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
+    if job.options.diarize:
+        transcript = _diarize(ctx, job, audio, transcript, warnings)
+    if not store.record_progress(job.id, runner, stage="writing", warnings=warnings):
+        raise _Lost()
+    written = _write_results(settings, job, transcript)
+    if not store.finish(job.id, runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
+                        warnings=warnings, progress=1.0, processed_seconds=duration):
+        raise _Lost()
+    log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
+             runner, job.id, duration, time.monotonic() - started, len(segments))
+    return JobStatus.SUCCEEDED.value
+
+
+@retry(retry=retry_if_exception_type(OSError), wait=wait_exponential(multiplier=0.5, max=4),
+       stop=stop_after_attempt(4), reraise=True)
+def _decode(path: Path) -> Audio:
+    """Decode, retrying a file that is briefly unreadable (an OSError, e.g. a share hiccup)
+    about 4 times over 3 s; a MediaError (the file itself is bad) fails at once."""
+    return decode(path)
+
+
+def _diarize(ctx: WorkContext, job: JobFile, audio: Audio, transcript: Transcript, warnings: list[str]) -> Transcript:
+    """Stage "diarizing": the transcript with speakers; if diarization fails, the transcript as it
+    was and the reason appended to ``warnings``."""
+    if not ctx.store.record_progress(job.id, ctx.runner, stage="diarizing", warnings=warnings):
+        raise _Lost()
+    transcript, warning = ctx.diarizer.attribute(transcript, audio.samples, job.options, ctx.runner, job.id)
+    warnings.extend([warning] if warning else [])
+    return transcript
+
+
+def _share(processed: float, duration: float) -> float:
+    return min(1.0, processed / duration) if duration > 0 else 1.0
+
+
+def _checkpoint(ctx: WorkContext, job: JobFile, pending: list[SegmentRow], processed: float, duration: float) -> None:
+    if not ctx.store.record_progress(job.id, ctx.runner, pending, processed_seconds=processed,
+                                     progress=_share(processed, duration)):
+        raise _Lost()
+    pending.clear()
+
+
+def _write_results(settings: Settings, job: JobFile, transcript: Transcript, partial: bool = False) -> list[Path]:
+    """Write the job's outputs and return their paths. Results beside an inbox file never replace
+    a file that appeared meanwhile (fresh names are chosen); a partial transcript (a cancelled job)
+    stays under ``<home>/outputs/<id>/`` rather than beside the user's file."""
+    beside_source = is_inbox_job(job) and not partial
+    formats = output_formats(job.options.formats, transcript)
+    for _ in range(OUTPUT_NAME_TRIES):
+        if beside_source:
+            paths = inbox_output_paths(settings, job, formats)
+        else:
+            paths = output_paths(settings.outputs_dir / job.id, safe_stem(job.original_name, job.id), formats)
+        try:
+            return write_outputs(transcript, paths, _metadata(job, settings),
+                                 overwrite=not beside_source)
+        except FileExistsError:
+            continue  # a file of that name appeared after the names were chosen
+    raise OSError(f"could not find free output names after {OUTPUT_NAME_TRIES} tries")
+
+
+def _metadata(job: JobFile, settings: Settings) -> dict:
+    return {"job_id": job.id, "file": job.original_name, "model": job.options.model or settings.model,
+            "options": job.options.to_dict()}
+
+
+def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings: list[str],
+               language: str | None, duration: float) -> str:
+    """Keep the partial transcript of a job cancelled while it ran."""
+    current = ctx.store.get(job.id)
+    if current is None or current.status != JobStatus.CANCELLED.value:
+        raise _Lost()
+    transcript = Transcript(language, None, duration, tuple(segments))
+    written = _write_results(ctx.settings, job, transcript, partial=True)
+    ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],
+                                     warnings=[*warnings, "cancelled: the transcript is partial"])
+    log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))
+    return JobStatus.CANCELLED.value
+
+
+def _hand_back(ctx: WorkContext, job: JobFile) -> None:
+    """Return a job to the queue with its checkpoint (the runner is stopping)."""
+    if ctx.store.release(job.id, ctx.runner):
+        ctx.spool.hand_back(job)
+        log.info("runner %s: job %s handed back to the queue", ctx.runner, job.id)

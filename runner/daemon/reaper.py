@@ -1,0 +1,71 @@
+"""Returning abandoned jobs to the queue and making the spool agree with the database.
+
+A job is abandoned when its lease expired: its runner died (SIGKILL, out of memory, reboot)
+without handing it back. It goes back to the queue with its checkpoint, or, after the maximum
+number of claims, ends failed with "abandoned after N attempts (last runner X)".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from runner.core.schema import JobStatus
+from runner.core.settings import Settings
+from runner.core.spool import Spool
+from runner.core.store import JobStore, utcnow
+from runner.jobs.submit import job_file_of
+from runner.output.inbox import write_error_file
+
+log = logging.getLogger(__name__)
+
+REPAIR_GRACE_SECONDS = 60.0
+"""A queued job's file may be missing from ``new/`` this long (a submission or claim in flight)."""
+
+
+def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: str, starting: bool = False) -> list[str]:
+    """Requeue or fail every running job whose lease has expired; return their ids.
+
+    With ``starting``, jobs still marked as held by ``reaper`` itself are taken back too: a runner
+    that starts under a name (systemd restarts ``runner@1`` as ``1``) knows its predecessor is dead.
+    """
+    reaped = []
+    for job in store.expired_leases(utcnow(), held_by=reaper if starting else None):
+        if job.attempts >= settings.max_attempts:
+            message = f"abandoned after {job.attempts} attempts (last runner {job.runner})"
+            if store.end_abandoned(job.id, job.runner, job.lease_expires_at, error=message):
+                spool.finish(job.id)
+                write_error_file(settings, job_file_of(job), message, reaper)
+                log.warning("runner %s: job %s failed: %s", reaper, job.id, message)
+                reaped.append(job.id)
+        elif store.end_abandoned(job.id, job.runner, job.lease_expires_at):
+            spool.hand_back(job_file_of(job))
+            log.warning("runner %s: job %s returned to the queue: runner %s abandoned it (attempt %d of %d)",
+                        reaper, job.id, job.runner, job.attempts, settings.max_attempts)
+            reaped.append(job.id)
+    return reaped
+
+
+def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPAIR_GRACE_SECONDS) -> list[str]:
+    """Re-deliver queued jobs whose job file is missing or stuck in ``cur/``; return their ids."""
+    repaired = []
+    cutoff = utcnow() - timedelta(seconds=grace)
+    pending = set(spool.pending())
+    for job in store.queued_before(cutoff):
+        if job.id in pending:
+            continue
+        claimed = spool.cur / f"{job.id}.json"
+        try:
+            stuck = time.time() - claimed.stat().st_ctime > grace  # ctime: when it was renamed there
+        except FileNotFoundError:
+            stuck = True
+        if stuck:
+            spool.hand_back(job_file_of(job))
+            log.warning("runner %s: job %s was queued without a pending job file; re-delivered", reaper, job.id)
+            repaired.append(job.id)
+    for job_id in spool.claimed():
+        job = store.get(job_id)
+        if job is not None and JobStatus(job.status).finished:
+            spool.finish(job_id)
+    return repaired

@@ -1,0 +1,138 @@
+"""Speech recognition with faster-whisper: the only module that imports it.
+
+Engine types are turned into ``runner.core.transcript`` dataclasses at once, so nothing else in
+spoolscribe knows faster-whisper exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+from runner.core.options import JobOptions
+from runner.core.settings import Settings
+from runner.core.transcript import Segment, Word
+from runner.daemon.media import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+
+WINDOW_MARGIN = 10.0
+"""Segments ending this close to a window's end are transcribed again by the next window."""
+
+
+class ModelError(Exception):
+    """A model could not be loaded; the message names it and says why."""
+
+
+@dataclass
+class Recognition:
+    """A transcription under way: the detected language and its probability, and a lazy
+    iterator of segments (each computed when asked for; times in seconds from the audio's start)."""
+
+    language: str
+    language_probability: float
+    segments: Iterator[Segment]
+
+
+class Engine:
+    """Loads faster-whisper models on first use and keeps the most recent few warm.
+
+    Models are identified by the name or directory given in the job's options or the settings.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: OrderedDict[str, WhisperModel] = OrderedDict()
+
+    def model(self, name: str | None = None) -> WhisperModel:
+        """The loaded model ``name`` (default: the configured model), loading it if needed.
+
+        Raises:
+            ModelError: the name is unknown, the download failed, or the directory is not a model.
+        """
+        name = name or self.settings.model
+        if name in self._models:
+            self._models.move_to_end(name)
+            return self._models[name]
+        log.info("loading model %s (%s, %s, %d threads)", name, self.settings.device,
+                 self.settings.effective_compute_type, self.settings.effective_threads)
+        try:
+            model = WhisperModel(
+                name,
+                device=self.settings.device,
+                compute_type=self.settings.effective_compute_type,
+                cpu_threads=self.settings.effective_threads,
+            )
+        except Exception as exc:  # faster-whisper raises many types (ValueError, OSError, hub errors)
+            raise ModelError(f"could not load model {name!r}: {exc}") from exc
+        self._models[name] = model
+        while len(self._models) > max(1, self.settings.model_cache_size):
+            evicted, _ = self._models.popitem(last=False)
+            log.info("unloading model %s", evicted)
+        return model
+
+    def recognise(self, samples: np.ndarray, options: JobOptions, start: float = 0.0,
+                  language: str | None = None) -> Recognition:
+        """Start transcribing ``samples`` (16 kHz mono float32) from ``start`` seconds.
+
+        Resuming slices the waveform at ``start`` and shifts the times back, rather than passing
+        faster-whisper's ``clip_timestamps``, because that option switches the VAD filter off.
+        ``language`` overrides the job's option (used when resuming, so the language detected on
+        the first attempt is kept). Segments come out lazily, in order.
+
+        Recordings longer than ``settings.window_seconds`` are transcribed window by window, because
+        faster-whisper computes the log-Mel spectrogram of all the audio it is given at once (about
+        50 MB per minute at its peak). Each window is resumed after the last segment that ended
+        ``WINDOW_MARGIN`` seconds or more before the window's end, as a crashed job is.
+
+        Raises:
+            ModelError: the job's model cannot be loaded.
+        """
+        model = self.model(options.model)
+        segments, info = self._window(model, samples, options, start, language or options.language)
+        windows = self._windows(model, samples, options, start, segments, info.language)
+        return Recognition(info.language, info.language_probability, windows)
+
+    def _window(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
+                language: str | None):
+        audio = samples[int(start * SAMPLE_RATE):int((start + self.settings.window_seconds) * SAMPLE_RATE)]
+        arguments = dict(language=language, task=options.task, initial_prompt=options.initial_prompt,
+                         hotwords=options.hotwords, vad_filter=options.vad_filter,
+                         word_timestamps=options.word_timestamps)
+        if self.settings.batch_size > 0 and options.vad_filter:  # batching needs VAD chunks
+            segments, info = BatchedInferencePipeline(model).transcribe(
+                audio, batch_size=self.settings.batch_size, **arguments)
+        else:
+            segments, info = model.transcribe(audio, **arguments)
+        return _convert(segments, start), info
+
+    def _windows(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
+                 segments: Iterator[Segment], language: str) -> Iterator[Segment]:
+        total = len(samples) / SAMPLE_RATE
+        while True:
+            window_end = start + self.settings.window_seconds
+            if window_end >= total:  # the last window: everything it gives is kept
+                yield from segments
+                return
+            resume_at = start
+            for segment in segments:
+                if segment.end > window_end - WINDOW_MARGIN:
+                    break  # it may be cut off by the window's end: the next window does it again
+                yield segment
+                resume_at = segment.end
+            # Always move on, even when a window gave nothing complete (silence, or one long segment).
+            start = resume_at if resume_at > start else window_end - WINDOW_MARGIN
+            segments, _info = self._window(model, samples, options, start, language)
+
+
+def _convert(segments, offset: float) -> Iterator[Segment]:
+    for s in segments:
+        words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word, float(w.probability))
+                      for w in (s.words or ()))
+        yield Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(), words)

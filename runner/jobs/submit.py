@@ -1,0 +1,90 @@
+"""Submitting jobs: media into the spool, a queued row in the store, then the job file into ``new/``.
+
+The order matters for never losing a job: the media is complete before the row exists, and the
+row exists before a runner can see the job file. A crash between the row and the job file leaves
+a queued row without a file, which a runner's reaper re-delivers (``Runner.repair_spool``).
+Used alike by the CLI, the web upload and the inbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from runner.core.options import JobOptions
+from runner.core.schema import Job, JobSource
+from runner.core.spool import JobFile, Spool, new_job_id
+from runner.core.store import JobStore
+
+
+def submit_path(
+    store: JobStore, spool: Spool, source: Path, options: JobOptions, *,
+    kind: JobSource = JobSource.CLI, original_name: str | None = None, inbox_path: str | None = None,
+    callback_url: str | None = None,
+) -> Job:
+    """Deliver the file at ``source`` (hard-linked when possible, else copied) as a queued job
+    (``callback_url``: where its completion webhook goes besides ``Settings.webhook_url``).
+
+    Raises:
+        OSError: the source cannot be read or the spool written.
+    """
+    job_id = new_job_id()
+    media = spool.store_media_file(job_id, source)
+    return _queue(store, spool, JobFile(job_id, media, original_name or source.name, kind.value, options, inbox_path),
+                  callback_url)
+
+
+def submit_stream(
+    store: JobStore, spool: Spool, stream: BinaryIO, original_name: str, options: JobOptions, *,
+    kind: JobSource = JobSource.UPLOAD, limit: int | None = None,
+) -> Job:
+    """Deliver the bytes of ``stream`` (at most ``limit``) as a queued job.
+
+    Raises:
+        ValueError: the stream is longer than ``limit`` bytes (nothing is left in the spool).
+        OSError: the spool cannot be written.
+    """
+    job_id = new_job_id()
+    media = spool.store_media_stream(job_id, original_name, stream, limit)
+    return _queue(store, spool, JobFile(job_id, media, original_name, kind.value, options))
+
+
+def job_file_of(job: Job) -> JobFile:
+    """Rebuild a job's job file from its row (to re-deliver it)."""
+    return JobFile(job.id, job.media_path, job.original_name, job.source,
+                   JobOptions.from_dict(job.options), job.inbox_path)
+
+
+def retry(store: JobStore, spool: Spool, job_id: str) -> Job:
+    """Queue a failed or cancelled job again from the start and re-deliver its job file.
+
+    Raises:
+        KeyError: no such job.
+        runner.core.store.JobStateError: the job is not failed or cancelled.
+    """
+    job = store.requeue(job_id)
+    spool.enqueue(job_file_of(job))
+    return job
+
+
+def cancel(store: JobStore, spool: Spool, job_id: str) -> Job:
+    """Cancel a queued job (withdrawn from the spool at once) or a running one (its runner stops
+    at the next segment and keeps the partial transcript).
+
+    Raises:
+        KeyError: no such job.
+        runner.core.store.JobStateError: the job has already ended.
+    """
+    job = store.cancel(job_id)
+    spool.withdraw(job_id)
+    return job
+
+
+def _queue(store: JobStore, spool: Spool, job_file: JobFile, callback_url: str | None = None) -> Job:
+    try:
+        job = store.add(job_file, callback_url)
+    except BaseException:
+        spool.media_path(job_file.media).unlink(missing_ok=True)  # no orphaned media
+        raise
+    spool.enqueue(job_file)
+    return job

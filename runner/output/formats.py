@@ -1,0 +1,118 @@
+"""Output formats: plain text, SubRip (SRT), WebVTT and JSON, rendered from a ``Transcript``.
+
+Sources: SRT as described by the SubRip format's de-facto specification (numbered cues,
+``HH:MM:SS,mmm --> HH:MM:SS,mmm``, a blank line between cues); WebVTT per the W3C WebVTT
+recommendation, https://www.w3.org/TR/webvtt1/ (``WEBVTT`` header, ``HH:MM:SS.mmm`` timestamps,
+``&``, ``<`` and ``>`` escaped in cue text, no ``-->`` inside a cue).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from runner.core.transcript import Segment, Transcript, round_ms, to_milliseconds
+from runner.output.rttm import to_rttm
+from runner.output.speakers import speakers_of
+
+
+def format_timestamp(seconds: float, decimal_marker: str) -> str:
+    """Format ``seconds`` (>= 0) as ``HH:MM:SS<marker>mmm``, hours always present.
+
+    Rounds half up to whole milliseconds first, so the millisecond field is never 1000
+    (59.9995 s gives ``00:01:00,000``). Hours grow past two digits when needed.
+    """
+    millis = to_milliseconds(seconds)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"
+
+
+def _cues(transcript: Transcript) -> list[Segment]:
+    return [segment for segment in transcript.segments if segment.text.strip()]
+
+
+def _marked(transcript: Transcript) -> list[tuple[Segment, str]]:
+    """Each cue with its text lines, ``[SPEAKER]`` before the first where the speaker changes."""
+    marked, previous = [], None
+    for segment in _cues(transcript):
+        text = "\n".join(line for line in segment.text.splitlines() if line.strip())
+        if segment.speaker is not None and segment.speaker != previous:
+            text = f"[{segment.speaker}] {text}"
+        marked.append((segment, text))
+        previous = segment.speaker
+    return marked
+
+
+def _cue_times(segment: Segment, marker: str) -> str:
+    end = max(segment.end, segment.start)
+    return f"{format_timestamp(segment.start, marker)} --> {format_timestamp(end, marker)}"
+
+
+def to_txt(transcript: Transcript) -> str:
+    """One line of text per segment; ``[SPEAKER]`` before a line where the speaker changes."""
+    text = "\n".join(text for _, text in _marked(transcript))
+    return text + "\n" if text else ""
+
+
+def to_srt(transcript: Transcript) -> str:
+    """SubRip: ``index``, ``start --> end`` with a comma before milliseconds, text (``[SPEAKER]``
+    before it where the speaker changes), blank line."""
+    blocks = []
+    for number, (segment, text) in enumerate(_marked(transcript), start=1):
+        blocks.append(f"{number}\n{_cue_times(segment, ',')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def escape_vtt(text: str) -> str:
+    """Escape cue text for WebVTT (W3C WebVTT, 'cue text': &amp; &lt; &gt;; no '-->')."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("--&gt;", "-&#45;&gt;")
+
+
+def to_vtt(transcript: Transcript) -> str:
+    """WebVTT: the ``WEBVTT`` header, then ``start --> end`` with a dot before milliseconds, text;
+    the text of a cue with a speaker in a voice span, ``<v SPEAKER_00>text</v>``."""
+    blocks = ["WEBVTT\n"]
+    for segment in _cues(transcript):
+        text = "\n".join(escape_vtt(line) for line in segment.text.splitlines() if line.strip())
+        if segment.speaker is not None:
+            text = f"<v {escape_vtt(segment.speaker)}>{text}</v>"
+        blocks.append(f"{_cue_times(segment, '.')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def transcript_document(transcript: Transcript, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document: ``metadata`` (job id, model, options, ...) plus language,
+    language_probability, duration (s), text and segments (start/end in s, text, words); when
+    speakers were diarized, each segment and word has its speaker, and ``speakers`` (in order of
+    first appearance) and ``turns`` (start/end in s, speaker) are added."""
+    return {
+        **metadata,
+        "language": transcript.language,
+        "language_probability": (
+            None if transcript.language_probability is None else round(transcript.language_probability, 4)
+        ),
+        "duration": round_ms(transcript.duration),
+        "text": transcript.text,
+        "segments": [segment.to_dict() for segment in transcript.segments],
+        **({} if transcript.turns is None else {"speakers": speakers_of(transcript),
+                                                "turns": [turn.to_dict() for turn in transcript.turns]}),
+    }
+
+
+def to_json(transcript: Transcript, metadata: dict[str, Any]) -> str:
+    """``transcript_document`` as UTF-8 JSON text (non-ASCII kept as is)."""
+    return json.dumps(transcript_document(transcript, metadata), ensure_ascii=False, indent=2) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Transcript, dict[str, Any]], str]] = {
+    "txt": lambda transcript, _meta: to_txt(transcript),
+    "srt": lambda transcript, _meta: to_srt(transcript),
+    "vtt": lambda transcript, _meta: to_vtt(transcript),
+    "json": to_json,
+    "rttm": to_rttm,
+}
+"""Format name to renderer ``(transcript, metadata) -> text``."""
