@@ -25,7 +25,7 @@ import click
 
 from runner.core.fsutil import atomic_file
 
-UNITS_DIR = Path(__file__).resolve().parent.parent / "systemd"
+UNITS_DIR = Path(__file__).resolve().parents[2] / "systemd"
 DEFAULT_VENV = Path("/opt/spoolscribe/.venv")
 TEMPLATE_VENV = "/opt/spoolscribe/.venv"  # the path the unit files in systemd/ carry
 UNIT_DIR = Path("/etc/systemd/system")
