@@ -1,1 +1,2 @@
-"""cli"""
+"""The ``spoolscribe`` command line: a click group (``runner.cli.main``) whose subcommands are
+imported by name when used."""
