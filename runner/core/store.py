@@ -44,6 +44,13 @@ class SegmentRow:
     words: list[dict[str, Any]]
 
 
+def transcript_complete(job: Job) -> bool:
+    """True when a job's checkpoint holds its whole transcript: it was transcribed to the end of its
+    audio (``processed_seconds`` reached ``duration``), whatever happened after (writing the outputs)."""
+    return bool(job.duration) and job.status == JobStatus.FAILED.value and \
+        (job.processed_seconds or 0.0) >= (job.duration or 0.0)
+
+
 class JobStore:
     """Reads and state changes of jobs and runners on one database engine."""
 
@@ -200,6 +207,12 @@ class JobStore:
         return self._update(where, status=JobStatus.FAILED.value, lease_expires_at=None, stage=None,
                             error=error, finished_at=utcnow())
 
+    def reject(self, job_id: str, error: str) -> bool:
+        """End a queued job whose job file a runner rejected: failed with ``error`` (once: True only
+        for the call that changed it), so it is not re-delivered for ever."""
+        return self._update((Job.id == job_id, Job.status == JobStatus.QUEUED.value), status=JobStatus.FAILED.value,
+                            error=error, finished_at=utcnow(), lease_expires_at=None, stage=None)
+
     def finished_while_running(self, job_id: str, **fields: Any) -> bool:
         """Update fields of a job that ended while its runner still worked (a cancelled job's outputs)."""
         return self._update((Job.id == job_id, Job.status.in_(FINISHED)), **fields)
@@ -244,12 +257,16 @@ class JobStore:
         return self._after_change(job_id, changed, "only a queued or running job can be cancelled")
 
     def requeue(self, job_id: str) -> Job:
-        """Put a failed or cancelled job back in the queue from the start (the caller re-delivers it).
+        """Put a failed or cancelled job back in the queue (the caller re-delivers it): from the start,
+        or, when its checkpoint holds the whole transcript (it failed while writing the outputs), with
+        that transcript kept so that the runner only renders it again.
 
         Raises:
             KeyError: no such job.
             JobStateError: the job is not failed or cancelled, or retention has deleted its media.
         """
+        current = self.get(job_id)
+        transcribed = current is not None and transcript_complete(current)
         changed = self._update(
             (Job.id == job_id, Job.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value)),
              Job.media_removed_at.is_(None)),
@@ -257,15 +274,16 @@ class JobStore:
             error=None,
             warnings=[],
             outputs=[],
-            progress=0.0,
-            processed_seconds=0.0,
+            progress=current.progress if transcribed and current else 0.0,
+            processed_seconds=current.processed_seconds if transcribed and current else 0.0,
             stage=None,
             started_at=None,
             finished_at=None,
             attempts=0,
         )
         job = self._after_change(job_id, changed, "only a failed or cancelled job can be retried")
-        self.clear_segments(job_id)
+        if not transcribed:
+            self.clear_segments(job_id)
         return job
 
     @retry_when_busy

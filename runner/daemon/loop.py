@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -76,7 +77,7 @@ class Runner:
             try:
                 job = self.spool.read(path)
             except JobFileError as exc:
-                self.spool.quarantine(path, str(exc))
+                self._reject(job_id, path, str(exc))
                 continue
             if not self._claim_row(job):
                 continue
@@ -93,6 +94,14 @@ class Runner:
             self._beat("idle")
             return True
         return False
+
+    def _reject(self, job_id: str, path: Path, reason: str) -> None:
+        """Quarantine a job file that cannot be used and end its queued job failed with the reason
+        (once: a failed job is never re-delivered)."""
+        self.spool.quarantine(path, reason)
+        if self.store.reject(job_id, f"the job file was rejected: {reason}"):
+            log.warning("runner %s: job %s failed: its job file was rejected", self.name, job_id)
+            self._upkeep.job_ended(job_id)
 
     def _claim_row(self, job) -> bool:
         if self.store.claim(job.id, self.name, self.settings.lease_seconds):

@@ -50,6 +50,8 @@ class WorkContext:
     """Speaker diarization for the jobs that ask for it (the pipeline loaded on first use, then kept)."""
 
 
+UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+"""Errors that send an inbox job's results to ``<home>/outputs/<id>/`` instead of beside the file."""
 OUTPUT_NAME_TRIES = 3
 NEARLY_DONE = 0.9
 """A runner asked to stop finishes a job that is this far through its audio instead of handing it back."""
@@ -122,6 +124,10 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     segments = _restore(store.segments(job.id))
     resume_at = segments[-1].end if segments else 0.0
     row = store.get(job.id)
+    if row is not None and segments and (row.processed_seconds or 0.0) >= duration:
+        log.info("runner %s: job %s was transcribed before; writing its outputs again", runner, job.id)
+        transcript = Transcript(row.language, row.language_probability, duration, tuple(segments))
+        return _succeed(ctx, job, transcript, warnings, started)
     if segments:
         log.info("runner %s: job %s resumes at %.1f s of %.1f s", runner, job.id, resume_at, duration)
     if not store.record_progress(job.id, runner, stage="transcribing", duration=duration, warnings=warnings,
@@ -169,14 +175,19 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
     if job.options.diarize:
         transcript = _diarize(ctx, job, audio, transcript, warnings)
-    if not store.record_progress(job.id, runner, stage="writing", warnings=warnings):
+    return _succeed(ctx, job, transcript, warnings, started)
+
+
+def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float) -> str:
+    """Write the outputs of a whole transcript and end the job succeeded."""
+    if not ctx.store.record_progress(job.id, ctx.runner, stage="writing", warnings=warnings):
         raise _Lost()
-    written = _write_results(settings, job, transcript)
-    if not store.finish(job.id, runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
-                        warnings=warnings, progress=1.0, processed_seconds=duration):
+    written = _write_results(ctx.settings, job, transcript, warnings=warnings)
+    if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
+                            warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
         raise _Lost()
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
-             runner, job.id, duration, time.monotonic() - started, len(segments))
+             ctx.runner, job.id, transcript.duration, time.monotonic() - started, len(transcript.segments))
     return JobStatus.SUCCEEDED.value
 
 
@@ -209,11 +220,35 @@ def _checkpoint(ctx: WorkContext, job: JobFile, pending: list[SegmentRow], proce
     pending.clear()
 
 
-def _write_results(settings: Settings, job: JobFile, transcript: Transcript, partial: bool = False) -> list[Path]:
+def _write_results(settings: Settings, job: JobFile, transcript: Transcript, partial: bool = False,
+                   warnings: list[str] | None = None) -> list[Path]:
     """Write the job's outputs and return their paths. Results beside an inbox file never replace
     a file that appeared meanwhile (fresh names are chosen); a partial transcript (a cancelled job)
-    stays under ``<home>/outputs/<id>/`` rather than beside the user's file."""
-    beside_source = is_inbox_job(job) and not partial
+    stays under ``<home>/outputs/<id>/`` rather than beside the user's file. When the folder beside
+    the inbox file cannot be written (permissions, a read-only file system), the outputs go to
+    ``<home>/outputs/<id>/`` and a warning naming the folder and the reason is added to ``warnings``.
+
+    Raises:
+        OSError: the outputs could not be written under ``<home>/outputs/<id>/`` either.
+    """
+    if is_inbox_job(job) and not partial:
+        try:
+            return _write_named(settings, job, transcript, beside_source=True)
+        except OSError as exc:
+            if exc.errno not in UNWRITABLE:
+                raise
+            folder = Path(job.inbox_path or "").parent
+            if warnings is not None:
+                warnings.append(f"could not write the results beside the file in {folder} ({exc.strerror}); "
+                                f"they are in {settings.outputs_dir / job.id}")
+            log.warning("job %s: could not write beside %s (%s); writing under %s", job.id, folder,
+                        exc.strerror, settings.outputs_dir / job.id)
+    return _write_named(settings, job, transcript, beside_source=False)
+
+
+def _write_named(settings: Settings, job: JobFile, transcript: Transcript, beside_source: bool) -> list[Path]:
+    """Write the outputs beside the inbox file (fresh names, never replacing) or under
+    ``<home>/outputs/<id>/``; return their paths."""
     formats = output_formats(job.options.formats, transcript)
     for _ in range(OUTPUT_NAME_TRIES):
         if beside_source:
