@@ -1,4 +1,4 @@
-"""The JSON API (documented in README, "Web API") and the health check.
+"""The JSON API (documented in docs/api.md, "HTTP JSON API") and the health check.
 
 Every error is ``{"error": "..."}`` with its status (see ``webui.app``); jobs have the shape of
 ``runner.jobs.view.job_to_dict``.

@@ -51,7 +51,7 @@ def submit(app: App, files: tuple[Path, ...], language: str, task: str, model: s
 
 @click.command()
 @click.argument("job_id", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the shape is in README).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the shape is in docs/api.md).")
 @click.option("--limit", default=20, show_default=True, help="Jobs to list without JOB_ID.")
 @pass_app
 @fails_cleanly

@@ -64,7 +64,7 @@ class Settings:
     alone peaks near 3 GB)."""
     batch_size: int = 0
     """Batch size for faster-whisper's BatchedInferencePipeline; 0 transcribes sequentially
-    (see README, "Performance", for the measurements behind the default)."""
+    (see docs/performance.md for the measurements behind the default)."""
     model_cache_size: int = 2
     """Loaded models a runner keeps warm at once (per-job model choice)."""
     reap_interval: float = 30.0

@@ -17,7 +17,7 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:
-    """A job as JSON-ready data (the shape documented in README, "Job JSON")."""
+    """A job as JSON-ready data (the shape documented in docs/api.md, "Job JSON")."""
     return {
         "id": job.id,
         "status": job.status,
