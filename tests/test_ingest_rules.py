@@ -102,12 +102,12 @@ def test_a_changed_settings_file_is_read_again(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ('language = "klingon"\n', "unknown language"),
-    ('langauge = "de"\n', "unknown key(s) langauge"),
-    ('vad = "yes"\n', "vad must be true or false"),
+    ('langauge = "de"\n', "unknown option(s) langauge"),
+    ('vad = "maybe"\n', "vad must be true or false"),
     ('formats = ["txt", "docx"]\n', "unknown output format"),
     ("formats = 3\n", "formats must be a list"),
     ('language = "de\n', "not valid TOML"),
-    ("model = 1\n", "model must be a string"),
+    ("model = 1\n", "model must be text"),
     ("diarize = true\nnum_speakers = 2.5\n", "num_speakers must be a whole number"),
     ("max_speakers = 3\n", "max_speakers needs diarize"),
 ])

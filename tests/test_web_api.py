@@ -105,7 +105,7 @@ def test_retry_refused_when_the_media_is_gone(app, client):
     ({"formats": "docx"}, "unknown output format"),
     ({"model": "large-v3"}, "not offered here"),
     ({"vad_filter": "maybe"}, "true or false"),
-    ({"colour": "blue"}, "unknown field"),
+    ({"colour": "blue"}, "unknown option(s) colour"),
 ])
 def test_bad_options_are_400_and_leave_nothing(app, upload, fields, words):
     response = upload(DATA / "jfk.flac", **fields)

@@ -23,7 +23,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMe
 from werkzeug.formparser import FormDataParser
 
 from runner.core.diskguard import human_bytes
-from runner.core.options import SPEAKER_COUNTS, JobOptions, OptionsError
+from runner.core.options import JobOptions, OptionsError
 from runner.core.schema import Job, JobSource
 from runner.core.settings import Settings
 from runner.core.spool import MAX_NAME_CHARS, media_extension
@@ -34,15 +34,11 @@ from webui.probe import MediaRefused, probe_upload
 from webui.services import Services
 
 FILE_FIELD = "file"
-TEXT_OPTIONS = ("language", "task", "model", "initial_prompt", "hotwords")
-FLAG_OPTIONS = ("vad_filter", "word_timestamps", "diarize")
-OPTION_FIELDS = frozenset({*TEXT_OPTIONS, *FLAG_OPTIONS, *SPEAKER_COUNTS, "formats"})
 CSRF_FIELD = "csrf_token"
 CALLBACK_FIELD = "callback_url"
 FORM_OVERHEAD = 1 << 20  # bytes of a request beyond its files: boundaries, part headers, options
 MAX_FIELD_BYTES = 512 * 1024  # a text field (werkzeug also buffers up to this much of the body)
 MAX_PARTS = 200
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def too_large(settings: Settings) -> str:
@@ -132,46 +128,25 @@ def _received(services: Services) -> Iterator[tuple[MultiDict, list[Received]]]:
             part.path.unlink(missing_ok=True)
 
 
-def _flag(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise BadRequest(f"{name} must be true or false, got {value!r}")
-
-
-def _count(name: str, value: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {value!r}") from None
-
-
 def options_from_form(form: MultiDict, settings: Settings) -> JobOptions:
-    """Job options from form fields (names as in ``JobOptions``; ``formats`` a comma list or repeated).
+    """Job options from the form fields other than ``csrf_token`` and ``callback_url``, by the one
+    parser of ``runner.core.options`` (canonical names or aliases; ``formats`` a comma list or the
+    field repeated; any other field given twice is refused).
 
     Raises:
         werkzeug.exceptions.BadRequest: an unknown field, an invalid value, or a model outside
             the allow-list (``SPOOLSCRIBE_WEB_MODELS``).
     """
-    unknown = set(form) - OPTION_FIELDS - {CSRF_FIELD, CALLBACK_FIELD}
-    if unknown:
-        raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))}; the options are "
-                         f"{', '.join(sorted(OPTION_FIELDS | {CALLBACK_FIELD}))}")
-    values: dict[str, object] = {name: form[name] for name in TEXT_OPTIONS if name in form}
-    values.update({name: _flag(name, form[name]) for name in FLAG_OPTIONS if name in form})
-    values.update({name: _count(name, form[name]) for name in SPEAKER_COUNTS if form.get(name, "").strip()})
-    if "formats" in form:
-        values["formats"] = ",".join(form.getlist("formats"))
-    model = str(values.get("model") or "").strip()
-    if model and model not in allowed_models(settings):
-        raise BadRequest(f"model {model!r} is not offered here; choose one of {', '.join(allowed_models(settings))} "
-                         "or leave it empty for the runners' default")
+    given = {key: values[0] if len(values) == 1 else values
+             for key, values in form.lists() if key not in (CSRF_FIELD, CALLBACK_FIELD)}
     try:
-        return JobOptions(**values)  # type: ignore[arg-type]
+        options = JobOptions.from_mapping(given)
     except OptionsError as exc:
         raise BadRequest(str(exc)) from None
+    if options.model is not None and options.model not in allowed_models(settings):
+        raise BadRequest(f"model {options.model!r} is not offered here; choose one of "
+                         f"{', '.join(allowed_models(settings))} or leave it empty for the runners' default")
+    return options
 
 
 def callback_from_form(form: MultiDict, settings: Settings) -> str | None:

@@ -17,31 +17,32 @@ from runner.jobs.view import job_to_dict
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--language", default="auto", show_default=True, help="Language code (en, de, zh, ...) or auto.")
-@click.option("--task", type=click.Choice(["transcribe", "translate"]), default="transcribe", show_default=True)
+@click.option("--task", default="transcribe", show_default=True, help="transcribe, or translate (into English).")
 @click.option("--model", help="Model for these jobs (default: the runner's SPOOLSCRIBE_MODEL).")
-@click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
+@click.option("--formats", "--format", "formats", default=",".join(FORMATS), show_default=True,
               help="Comma-separated output formats.")
-@click.option("--prompt", help="Initial prompt: names and terms that help recognition.")
+@click.option("--initial-prompt", "--prompt", "initial_prompt",
+              help="Initial prompt: names and terms that help recognition.")
 @click.option("--hotwords", help="Words to favour during recognition.")
-@click.option("--vad/--no-vad", default=True, show_default=True, help="Skip silence with the VAD filter.")
+@click.option("--vad-filter/--no-vad-filter", "--vad/--no-vad", "vad_filter", default=True, show_default=True,
+              help="Skip silence with the VAD filter.")
 @click.option("--word-timestamps/--no-word-timestamps", default=True, show_default=True)
 @click.option("--diarize", is_flag=True, help="Tell who spoke when (runners need spoolscribe[diarization]).")
-@click.option("--num-speakers", type=int, help="With --diarize: the number of speakers, when known.")
-@click.option("--min-speakers", type=int, help="With --diarize: at least this many speakers.")
-@click.option("--max-speakers", type=int, help="With --diarize: at most this many speakers.")
+@click.option("--num-speakers", metavar="N", help="With --diarize: the number of speakers, when known.")
+@click.option("--min-speakers", metavar="N", help="With --diarize: at least this many speakers.")
+@click.option("--max-speakers", metavar="N", help="With --diarize: at most this many speakers.")
 @pass_app
 @fails_cleanly
-def submit(app: App, files: tuple[Path, ...], language: str, task: str, model: str | None, formats: str,
-           prompt: str | None, hotwords: str | None, vad: bool, word_timestamps: bool, **speakers: Any) -> None:
+def submit(app: App, files: tuple[Path, ...], **given: Any) -> None:
     """Queue FILES for transcription; print one job id per line."""
     from runner.jobs.submit import submit_path
 
+    # The flags arrive under the canonical option names, as strings or booleans, and go through the
+    # same parser as uploads and folder settings (one check, one message); a bad one exits with 2.
     try:
-        options = JobOptions(language=language, task=task, model=model, formats=formats,
-                             initial_prompt=prompt, hotwords=hotwords, vad_filter=vad,
-                             word_timestamps=word_timestamps, **speakers)
+        options = JobOptions.from_mapping(given)
     except OptionsError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.UsageError(str(exc)) from None
     for path in files:
         if path.stat().st_size == 0:
             click.echo(f"warning: {path} is empty; its job will fail", err=True)

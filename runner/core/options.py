@@ -1,4 +1,6 @@
-"""A job's options: what to transcribe how, validated once wherever a job is made or read."""
+"""A job's options: what to transcribe how, under one set of names, parsed and validated in one place
+(``JobOptions.from_mapping``) by every way in: CLI flags, upload form fields, folder settings files,
+job files in the spool and the database."""
 
 from __future__ import annotations
 
@@ -93,22 +95,20 @@ class JobOptions:
             raise OptionsError(f"min_speakers ({self.min_speakers}) is more than max_speakers ({self.max_speakers})")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobOptions:
-        """Build options from a dict (a job file, the database, an API request).
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> JobOptions:
+        """Build options from names and values, as every way in gives them: form fields and CLI
+        flags (strings), TOML and JSON (typed values), job files and the database (``to_dict``).
+
+        See ``parse_options`` for the names and conversions; what is not given keeps its default.
 
         Raises:
-            OptionsError: an unknown key or an invalid value.
+            OptionsError: an unknown name, a value of the wrong kind, or an invalid combination.
         """
-        if not isinstance(data, Mapping):
-            raise OptionsError("options must be an object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise OptionsError(f"unknown option(s): {', '.join(sorted(map(str, unknown)))}")
-        return cls(**dict(data))
+        return cls(**parse_options(mapping))
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as a JSON-ready dict (``formats`` as a list)."""
+        """The options under their canonical names as a JSON-ready dict (``formats`` as a list),
+        for job files and the database; ``from_mapping`` reads it back."""
         data = dataclasses.asdict(self)
         data["formats"] = list(self.formats)
         return data
@@ -128,3 +128,84 @@ def parse_formats(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     if not wanted:
         raise OptionsError(f"choose at least one output format from {', '.join(FORMATS)}")
     return tuple(fmt for fmt in FORMATS if fmt in wanted)
+
+
+ALIASES: Mapping[str, str] = {"format": "formats", "prompt": "initial_prompt", "vad": "vad_filter"}
+"""Older spellings still accepted (CLI flags, folder settings files), each the alias of a canonical name."""
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise OptionsError(f"{key} must be text, got {value!r}")
+    return value
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower() if isinstance(value, str) else None
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise OptionsError(f"{key} must be true or false (or yes/no, on/off, 1/0), got {value!r}")
+
+
+def _count(key: str, value: Any) -> int | None:
+    if isinstance(value, str):
+        if not value.strip():
+            return None  # an empty number field of a form
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise OptionsError(f"{key} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}")
+
+
+def _formats(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or (isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)):
+        return parse_formats(value)
+    raise OptionsError(f'{key} must be a list of formats such as ["txt", "srt"] or "txt,srt", got {value!r}')
+
+
+# Each option's conversion, by the type of its field (a new type fails here, at import).
+_CONVERT = {field.name: {"str": _text, "str | None": _text, "bool": _flag, "int | None": _count,
+                         "tuple[str, ...]": _formats}[str(field.type)]
+            for field in dataclasses.fields(JobOptions)}
+OPTION_NAMES: tuple[str, ...] = tuple(_CONVERT)
+"""The canonical option names, in the order of ``JobOptions``'s fields."""
+_NAMES_HELP = (f"the options are {', '.join(OPTION_NAMES)} (also accepted: "
+               f"{', '.join(f'{alias} for {name}' for alias, name in sorted(ALIASES.items()))})")
+
+
+def parse_options(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert the options given in ``mapping`` into ``JobOptions`` keyword values.
+
+    Keys are the canonical names (``OPTION_NAMES``) or their ``ALIASES``; the result has canonical
+    keys and only the options given. Values may be strings or already typed: text options take
+    strings; ``vad_filter``, ``word_timestamps`` and ``diarize`` take booleans or
+    true/false/yes/no/on/off/1/0; speaker counts take whole numbers or their digits (an empty
+    string is no count); ``formats`` takes a comma list or a list of names. None (JSON null) means
+    not given. Values are checked for their kind here, for their range by ``JobOptions``.
+
+    Raises:
+        OptionsError: not a mapping, an unknown key (the message lists the valid names), an
+            option given under two names, or a value of the wrong kind.
+    """
+    if not isinstance(mapping, Mapping):
+        raise OptionsError(f"options must be an object of names and values, got {type(mapping).__name__}")
+    unknown = sorted(str(key) for key in mapping if key not in _CONVERT and key not in ALIASES)
+    if unknown:
+        raise OptionsError(f"unknown option(s) {', '.join(unknown)}; {_NAMES_HELP}")
+    given: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = ALIASES.get(key, key)
+        if name in given:
+            raise OptionsError(f"give {given[name]} or {key}, not both")
+        given[name] = key
+        converted = None if value is None else _CONVERT[name](key, value)
+        if converted is not None:
+            values[name] = converted
+    return values

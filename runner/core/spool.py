@@ -192,8 +192,8 @@ class Spool:
         if resolved.parent != self.media.resolve() or not resolved.name.startswith(job_id):
             raise JobFileError(f"media path {media!r} points outside the spool's media directory")
         try:
-            options = JobOptions.from_dict(data["options"])
-        except (OptionsError, TypeError) as exc:
+            options = JobOptions.from_mapping(data["options"])
+        except OptionsError as exc:
             raise JobFileError(f"invalid options: {exc}") from None
         return JobFile(job_id, media, name, data["source"], options, inbox_path)
 

@@ -7,12 +7,15 @@ The file (TOML, UTF-8)::
     task = "transcribe"          # or "translate" (into English)
     model = "small"              # a model name or a CTranslate2 directory
     formats = ["txt", "srt"]     # or "txt,srt"
-    prompt = "以下是普通话的句子。"  # initial prompt: names and terms
+    initial_prompt = "以下是普通话的句子。"  # names and terms that help recognition
     hotwords = "spoolscribe"
-    vad = true
+    vad_filter = true
     word_timestamps = true
     diarize = true               # tell speakers apart, with optionally
     num_speakers = 2             # ... the number of speakers, or min_speakers / max_speakers
+
+The keys are the job option names everywhere (``runner.core.options``); the older ``prompt``,
+``vad`` and ``format`` are still accepted.
 """
 
 from __future__ import annotations
@@ -23,17 +26,10 @@ from typing import Any
 
 import tomllib
 
-from runner.core.options import SPEAKER_COUNTS, JobOptions, OptionsError
+from runner.core.options import JobOptions, OptionsError, parse_options
 
 SETTINGS_FILE = ".spoolscribe.toml"
 MAX_SETTINGS_BYTES = 64 * 1024
-
-_TEXT_KEYS = {"language": "language", "task": "task", "model": "model", "prompt": "initial_prompt",
-              "hotwords": "hotwords"}
-_BOOL_KEYS = {"vad": "vad_filter", "word_timestamps": "word_timestamps", "diarize": "diarize"}
-KEYS: tuple[str, ...] = (*_TEXT_KEYS, "formats", *_BOOL_KEYS, *SPEAKER_COUNTS)
-"""The keys a folder settings file may hold."""
-
 
 class FolderSettingsError(ValueError):
     """A folder settings file that cannot be used; ``path`` is the file, the message says why."""
@@ -44,37 +40,20 @@ class FolderSettingsError(ValueError):
 
 
 def parse_folder_settings(path: Path, data: bytes) -> dict[str, Any]:
-    """Turn the bytes of a settings file into ``JobOptions`` keyword values.
+    """Turn the bytes of a settings file into ``JobOptions`` keyword values (canonical names, only
+    the options the file gives; see ``runner.core.options.parse_options``).
 
     Raises:
-        FolderSettingsError: not UTF-8 TOML, an unknown key, or a value of the wrong type.
+        FolderSettingsError: not UTF-8 TOML, an unknown key, or a value of the wrong kind.
     """
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise FolderSettingsError(path, f"not valid TOML: {exc}") from None
-    unknown = sorted(set(document) - set(KEYS))
-    if unknown:
-        raise FolderSettingsError(path, f"unknown key(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
-    values: dict[str, Any] = {}
-    for key, value in document.items():
-        if key in _TEXT_KEYS:
-            if not isinstance(value, str):
-                raise FolderSettingsError(path, f"{key} must be a string")
-            values[_TEXT_KEYS[key]] = value
-        elif key in _BOOL_KEYS:
-            if not isinstance(value, bool):
-                raise FolderSettingsError(path, f"{key} must be true or false")
-            values[_BOOL_KEYS[key]] = value
-        elif key in SPEAKER_COUNTS:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise FolderSettingsError(path, f"{key} must be a whole number")
-            values[key] = value
-        else:
-            if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
-                raise FolderSettingsError(path, 'formats must be a list of strings such as ["txt", "srt"]')
-            values["formats"] = value
-    return values
+    try:
+        return parse_options(document)
+    except OptionsError as exc:
+        raise FolderSettingsError(path, str(exc)) from None
 
 
 class FolderOptions:
@@ -96,7 +75,7 @@ class FolderOptions:
         merged = self.defaults.to_dict()
         for folder in (*reversed(relative.parents), relative):  # the inbox first, the file's folder last
             merged.update(self._load(self.inbox / folder / SETTINGS_FILE))
-        return JobOptions.from_dict(merged)
+        return JobOptions.from_mapping(merged)
 
     def _load(self, file: Path) -> dict[str, Any]:
         try:
@@ -117,7 +96,7 @@ class FolderOptions:
         except OSError as exc:
             raise FolderSettingsError(file, f"cannot be read: {exc.strerror}") from None
         try:
-            JobOptions.from_dict({**self.defaults.to_dict(), **values})
+            JobOptions.from_mapping({**self.defaults.to_dict(), **values})
         except OptionsError as exc:
             raise FolderSettingsError(file, str(exc)) from None
         self._cache[file] = (key, values)

@@ -52,7 +52,7 @@ def submit_stream(
 def job_file_of(job: Job) -> JobFile:
     """Rebuild a job's job file from its row (to re-deliver it)."""
     return JobFile(job.id, job.media_path, job.original_name, job.source,
-                   JobOptions.from_dict(job.options), job.inbox_path)
+                   JobOptions.from_mapping(job.options), job.inbox_path)
 
 
 def retry(store: JobStore, spool: Spool, job_id: str) -> Job:
