@@ -11,12 +11,13 @@ set-ups, reporting audio seconds per wall second and the mean WER against sample
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 from harness import DATA, Deployment, print_table, reference_words, wer
+
+from runner.core.transcript import read_transcript
 
 
 def run(jobs: int, runners: int, threads: int, batch_size: int) -> tuple[float, float]:
@@ -33,7 +34,7 @@ def run(jobs: int, runners: int, threads: int, batch_size: int) -> tuple[float, 
         for job_id in ids:
             job = deployment.app.store.get(job_id)
             assert job.status == "succeeded", job.error
-            errors.append(wer(reference, json.loads(Path(job.outputs[0]).read_text())["text"]))
+            errors.append(wer(reference, read_transcript(Path(job.outputs[0]))[0].text))
     return jobs * 30.0 / wall, sum(errors) / len(errors)
 
 

@@ -8,10 +8,10 @@ import pytest
 import srt
 import webvtt
 
-from runner.core.transcript import Segment, Transcript, Turn, Word
+from runner.core.transcript import Segment, Transcript, Turn, Word, read_transcript
 from runner.output.formats import to_json, to_srt, to_txt, to_vtt
 from runner.output.naming import output_paths
-from runner.output.relabel import read_transcript, rename_speakers
+from runner.output.relabel import rename_speakers
 from runner.output.rttm import to_rttm
 from runner.output.speakers import (
     SpeakerNameError,

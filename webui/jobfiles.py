@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.core.schema import Job, JobSource
 from runner.core.settings import Settings
 from runner.core.store import JobStore
+from runner.core.transcript import read_transcript
 from runner.jobs.files import within
 
 
@@ -42,12 +42,12 @@ def transcript_lines(job: Job, settings: Settings, store: JobStore) -> list[Line
     no ``json`` format asked for), the segments its runner has checkpointed so far.
 
     Raises:
-        OSError, ValueError: the JSON output exists but cannot be read or parsed.
+        OSError: the JSON output exists but cannot be read.
+        runner.core.transcript.TranscriptFileError: it is not a spoolscribe JSON transcript.
     """
     path = output_file(job, "json", settings)
     if path is None:
         return [Line(s.start, s.end, s.text) for s in store.segments(job.id)]
-    document = json.loads(path.read_bytes().decode("utf-8"))
-    return [Line(float(s["start"]), float(s["end"]), str(s["text"]), s.get("speaker"))
-            for s in document.get("segments", [])]
+    transcript, _ = read_transcript(path)
+    return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]
 

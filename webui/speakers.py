@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 
@@ -11,8 +10,10 @@ from werkzeug.exceptions import BadRequest, Conflict
 
 from runner.core.schema import Job
 from runner.core.settings import Settings
+from runner.core.transcript import read_transcript
 from runner.output.formats import RENDERERS
 from runner.output.relabel import rename_speakers
+from runner.output.speakers import speakers_of
 from webui.actions import find_job
 from webui.jobfiles import output_file
 from webui.present import ACTIVE
@@ -28,10 +29,10 @@ def job_speakers(job: Job, settings: Settings) -> list[str]:
     if path is None:
         return []
     try:
-        speakers = json.loads(path.read_bytes().decode("utf-8")).get("speakers") or []
-    except (OSError, ValueError, AttributeError):
+        transcript, _ = read_transcript(path)
+    except (OSError, ValueError):  # the job page says why the transcript cannot be read
         return []
-    return [str(speaker) for speaker in speakers]
+    return speakers_of(transcript)
 
 
 def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -63,6 +63,71 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True, temp_dir: Path
     """Write ``data`` to ``path`` atomically (see ``atomic_file``)."""
     with atomic_file(path, overwrite=overwrite, temp_dir=temp_dir) as handle:
         handle.write(data)
+
+
+def write_all(files: Mapping[Path, bytes], overwrite: bool = True) -> None:
+    """Write every file of ``files`` (path to content), all or nothing.
+
+    Each file is first written in full under a hidden temporary name beside its path and fsynced;
+    only then are they all moved into place, each by one rename (a hard link with
+    ``overwrite=False``). An existing file is kept under a hidden hard link until every file is in
+    place, so that if any write or move fails (a full disk, a directory or an immutable file where
+    a file is expected, ...) the files moved so far are put back: every path is then as it was
+    before (its old content, or no file) and no temporary name is left. The parent directories
+    must exist.
+
+    Raises:
+        FileExistsError: ``overwrite`` is False and one of the paths exists.
+        OSError: a file could not be written, synced or moved into place, or an existing one
+            could not be kept aside (a file system without hard links). If an old file could not
+            be put back, the error's notes say where its content was kept.
+    """
+    temporaries: dict[Path, Path] = {}
+    kept: dict[Path, Path] = {}  # path -> a hard link to its old file
+    placed: list[Path] = []
+    try:
+        for path, data in files.items():
+            temporaries[path] = temporary_name(path)
+            with open(temporaries[path], "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for path, tmp in temporaries.items():
+            if not overwrite:
+                os.link(tmp, path)
+            else:
+                if os.path.lexists(path):
+                    kept[path] = temporary_name(path)
+                    os.link(path, kept[path], follow_symlinks=False)
+                os.replace(tmp, path)
+            placed.append(path)
+    except BaseException as exc:  # an interrupt too: never leave half of the files replaced
+        _put_back(placed, kept, exc)
+        raise
+    finally:
+        for leftover in [*temporaries.values(), *kept.values()]:
+            leftover.unlink(missing_ok=True)
+    for directory in {path.parent for path in temporaries}:
+        fsync_dir(directory)
+
+
+def _put_back(placed: list[Path], kept: dict[Path, Path], error: BaseException) -> None:
+    """Undo ``write_all``'s moves: each placed path gets its kept old file back, or is removed if
+    it had none. An old file that cannot be put back is left under its kept name (taken out of
+    ``kept``, so that it is not removed), and a note on ``error`` says where."""
+    for path in reversed(placed):
+        old = kept.get(path)
+        try:
+            if old is None:
+                path.unlink()
+            else:
+                os.replace(old, path)
+        except OSError as undo:
+            if old is None:
+                error.add_note(f"{path} could not be removed again ({undo})")
+            else:
+                del kept[path]
+                error.add_note(f"{path} could not be put back ({undo}); its old content is in {old}")
 
 
 def copy_stream(source: BinaryIO, target: BinaryIO, limit: int | None = None) -> int:

@@ -1,10 +1,23 @@
-"""Our own transcript vocabulary: what the engine produced, independent of faster-whisper."""
+"""Our own transcript vocabulary: what the engine produced, independent of faster-whisper; and
+the one reader of a job's JSON output (``read_transcript``), the inverse of
+``runner.output.formats.transcript_document``."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
+
+DOCUMENT_KEYS = frozenset({"language", "language_probability", "duration", "text", "segments", "speakers", "turns"})
+"""The keys of a JSON transcript that hold the transcript; every other key is the job's metadata
+(job id, file, model, options, ...)."""
+
+
+class TranscriptFileError(ValueError):
+    """A file or document that is not a spoolscribe JSON transcript; the message says what is wrong."""
 
 
 def to_milliseconds(seconds: float) -> int:
@@ -114,3 +127,44 @@ class Transcript:
     def text(self) -> str:
         """Every segment's text, one per line."""
         return "\n".join(segment.text for segment in self.segments if segment.text)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Transcript:
+        """Inverse of ``runner.output.formats.transcript_document``: the transcript of a parsed JSON
+        output (its ``text`` and ``speakers`` are derived, so they are not read; ``turns`` absent
+        means the job was not diarized).
+
+        Raises:
+            TranscriptFileError: a field is missing or has the wrong type.
+        """
+        try:
+            language, probability, turns = document["language"], document["language_probability"], document.get("turns")
+            if not (language is None or isinstance(language, str)):
+                raise TypeError(f"language is {language!r}, not a language code")
+            return cls(language, None if probability is None else float(probability), float(document["duration"]),
+                       tuple(Segment.from_dict(segment) for segment in document["segments"]),
+                       None if turns is None else tuple(Turn.from_dict(turn) for turn in turns))
+        except KeyError as exc:
+            raise TranscriptFileError(f"the field {exc} is missing") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TranscriptFileError(f"a field has the wrong type ({exc})") from None
+
+
+def read_transcript(path: Path) -> tuple[Transcript, dict[str, Any]]:
+    """The transcript in the JSON output at ``path``, and the job's metadata written with it
+    (every key outside ``DOCUMENT_KEYS``: job id, file, model, options, ...).
+
+    Raises:
+        OSError: the file cannot be read.
+        TranscriptFileError: it is not UTF-8 JSON text of a spoolscribe transcript (the message
+            names the file and what is wrong).
+    """
+    data = path.read_bytes()
+    try:
+        document = json.loads(data.decode("utf-8"))
+        if not isinstance(document, dict):
+            raise TranscriptFileError(f"it holds a JSON {type(document).__name__}, not an object")
+        return Transcript.from_document(document), {k: v for k, v in document.items() if k not in DOCUMENT_KEYS}
+    except ValueError as exc:  # UnicodeDecodeError, json.JSONDecodeError, TranscriptFileError
+        raise TranscriptFileError(f"{path.name} is not a spoolscribe JSON transcript: {exc} "
+                                  "(submit the recording again for a new one)") from None

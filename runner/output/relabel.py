@@ -7,45 +7,13 @@ the web calls this.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
-from runner.core.transcript import Segment, Transcript, Turn
-from runner.output.formats import RENDERERS, transcript_document
+from runner.core.transcript import read_transcript
+from runner.output.formats import RENDERERS
 from runner.output.speakers import clean_names, rename_transcript, speakers_of
 from runner.output.writing import write_outputs
-
-_TRANSCRIPT_KEYS = frozenset(transcript_document(Transcript(None, None, 0.0, turns=()), {}))
-
-
-def transcript_from_document(document: Mapping[str, Any]) -> tuple[Transcript, dict[str, Any]]:
-    """Inverse of ``runner.output.formats.transcript_document``: the transcript, and the metadata
-    (job id, file, model, options, ...) it was written with.
-
-    Raises:
-        KeyError, TypeError, ValueError: the document is not a spoolscribe transcript.
-    """
-    turns = document.get("turns")
-    transcript = Transcript(
-        document["language"], document["language_probability"], float(document["duration"]),
-        tuple(Segment.from_dict(segment) for segment in document["segments"]),
-        None if turns is None else tuple(Turn.from_dict(turn) for turn in turns))
-    return transcript, {key: value for key, value in document.items() if key not in _TRANSCRIPT_KEYS}
-
-
-def read_transcript(path: Path) -> tuple[Transcript, dict[str, Any]]:
-    """The transcript and metadata of the JSON output at ``path``.
-
-    Raises:
-        OSError: the file cannot be read.
-        ValueError: it is not a spoolscribe JSON transcript.
-    """
-    try:
-        return transcript_from_document(json.loads(path.read_bytes().decode("utf-8")))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path.name} is not a spoolscribe transcript ({type(exc).__name__}: {exc})") from None
 
 
 def rename_speakers(outputs: Iterable[Path], names: Mapping[str, str]) -> dict[str, str]:
@@ -57,7 +25,7 @@ def rename_speakers(outputs: Iterable[Path], names: Mapping[str, str]) -> dict[s
     Raises:
         FileNotFoundError: no JSON output among ``outputs`` (it holds what the others are made from).
         runner.output.speakers.SpeakerNameError: an unknown speaker or an unusable name.
-        ValueError: the JSON output is not a spoolscribe transcript.
+        runner.core.transcript.TranscriptFileError: the JSON output is not a spoolscribe transcript.
         OSError: an output cannot be read or written (none is changed then).
     """
     paths = {path.suffix[1:]: path for path in map(Path, outputs) if path.suffix[1:] in RENDERERS}

@@ -1,35 +1,31 @@
-"""Writing a job's output files: every format rendered first, then written atomically, all or nothing."""
+"""Writing a job's output files: every format rendered first, then the files written together, all or nothing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from runner.core.fsutil import atomic_write
+from runner.core.fsutil import write_all
 from runner.core.transcript import Transcript
 from runner.output.formats import RENDERERS
 
 
 def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict[str, Any],
                   overwrite: bool = True) -> list[Path]:
-    """Render ``transcript`` in every format, then write each file atomically (UTF-8); return the paths.
+    """Render ``transcript`` in every format (``paths``: format name to path), then write the files
+    all or nothing (``runner.core.fsutil.write_all``: every file written under a temporary name and
+    fsynced first, then all moved into place); return the paths. Missing parent directories are made.
 
-    All or nothing: if one file cannot be written, those already written are removed again.
-    With ``overwrite=False`` an existing file is never replaced.
+    If one file cannot be written or moved, every path is left as it was: the old outputs intact
+    (a rewrite, such as renaming speakers), or no file (a first write). With ``overwrite=False``
+    an existing file is never replaced.
 
     Raises:
         FileExistsError: ``overwrite`` is False and one of the paths exists (nothing is left written).
-        OSError: a file could not be written (ENOSPC included); no partial file is left.
+        OSError: a file could not be written or moved (ENOSPC included); no path was changed.
     """
     rendered = {path: RENDERERS[fmt](transcript, metadata).encode("utf-8") for fmt, path in paths.items()}
-    written: list[Path] = []
-    try:
-        for path, data in rendered.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data, overwrite=overwrite)
-            written.append(path)
-    except OSError:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return written
+    for path in rendered:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_all(rendered, overwrite=overwrite)
+    return list(rendered)
