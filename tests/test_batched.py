@@ -9,6 +9,8 @@ import pytest
 from conftest import DATA
 from test_end_to_end import wer
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 def transcribe_all(cli, app, batch_size: int) -> dict[str, str]:
     ids = cli("submit", str(DATA / "sample.wav"), str(DATA / "jfk.flac"), "--format", "json").stdout.split()

@@ -7,10 +7,13 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import wait_for
 
 from runner.core.options import JobOptions
 from runner.jobs.submit import submit_path
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 def test_four_runners_readers_and_submissions_for_a_minute(media, app, runners):

@@ -7,6 +7,8 @@ import os
 import pytest
 from conftest import wait_for
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 @pytest.fixture
 def full_outputs(home, tmpfs):

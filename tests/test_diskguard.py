@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from conftest import wait_for
 
 from runner.core.settings import Settings
 from webui import create_app
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 PAUSED = "not claiming jobs"
 

@@ -15,6 +15,9 @@ import pytest
 from conftest import DATA, wait_for
 from whisper_normalizer.english import EnglishTextNormalizer
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 QUICK = {"SPOOLSCRIBE_INBOX_QUIET": "1", "SPOOLSCRIBE_INBOX_CLOSE_QUIET": "1", "SPOOLSCRIBE_INBOX_POLL_INTERVAL": "0.5"}
 
 

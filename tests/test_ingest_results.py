@@ -107,6 +107,7 @@ def test_only_inbox_jobs_get_error_files_and_a_write_problem_is_only_logged(sett
 
 # -- with the daemons ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_results_land_beside_the_source_an_existing_srt_survives_and_failures_leave_an_error_file(
         app, inbox, ingesters, runners, media):
     (inbox / "talk.srt").write_text("my own subtitles\n", encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from alembic import command
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -28,6 +29,7 @@ def value(samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
+@pytest.mark.slow
 def test_metrics_parse_and_their_counters_move_after_jobs_run(app, client, cli, media):
     before = scrape(client)
     assert value(before, "spoolscribe_jobs_finished_total", status="succeeded") == 0

@@ -7,10 +7,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from conftest import wait_for
 from test_end_to_end import wer
 
 from runner.jobs.submit import cancel
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 FAST_REAP = {"SPOOLSCRIBE_LEASE_SECONDS": "4", "SPOOLSCRIBE_REAP_INTERVAL": "0.5"}
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from conftest import wait_for
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 def claimed_ids(log: Path) -> list[str]:

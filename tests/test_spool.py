@@ -73,6 +73,7 @@ def test_symlinked_media_is_rejected(app, tmp_path):
         app.spool.read(app.spool.new / f"{job_id}.json")
 
 
+@pytest.mark.slow
 def test_runner_moves_bad_job_files_aside_and_goes_on(app, media, cli):
     hostile = new_job_id()
     write_job_file(app, hostile, media="media/../../../../etc/passwd")
@@ -88,6 +89,7 @@ def test_runner_moves_bad_job_files_aside_and_goes_on(app, media, cli):
     assert app.spool.pending() == []
 
 
+@pytest.mark.slow
 def test_a_job_file_without_a_row_is_still_run(app, media, cli):
     job_id = new_job_id()
     media_path = app.spool.store_media_file(job_id, media / "jfk3.wav")

@@ -8,9 +8,13 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 import srt
 import webvtt
 from conftest import wait_for
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 DATA = Path(__file__).parent / "data"
 NAME = "-Interview März (1).wav"

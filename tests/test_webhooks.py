@@ -78,6 +78,7 @@ def deliveries(app, state: str | None = None) -> int:
         return session.scalar(query.where(WebhookDelivery.state == state) if state else query)
 
 
+@pytest.mark.slow
 def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli, media, runners, receiver, upload):
     hooks = receiver(lambda job_id, count: 500 if count == 1 else 200)
     succeeded = cli("submit", "--format", "txt,srt", str(media / "jfk3.wav")).stdout.strip()
@@ -165,6 +166,7 @@ class Silent:
         self.listener.close()
 
 
+@pytest.mark.slow
 def test_a_receiver_that_never_answers_does_not_hold_up_the_runner(app, cli, media, runners):
     silent = Silent()
     try:

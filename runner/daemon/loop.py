@@ -24,7 +24,7 @@ from runner.core.store import JobStore, utcnow
 from runner.daemon.diarize import Diarizer
 from runner.daemon.perform import WorkContext, perform_job
 from runner.daemon.reaper import reap_abandoned, repair_spool
-from runner.daemon.transcribe import Engine
+from runner.daemon.recognizer import Recognizer
 from runner.daemon.upkeep import Upkeep
 from runner.jobs.submit import job_file_of
 
@@ -47,9 +47,10 @@ class _Wake(FileSystemEventHandler):
 
 
 class Runner:
-    """One runner daemon: a name, the store, the spool and a warm engine."""
+    """One runner daemon: a name, the store, the spool and a warm engine (any ``Recognizer``;
+    faster-whisper's ``Engine`` in production)."""
 
-    def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Engine, name: str) -> None:
+    def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Recognizer, name: str) -> None:
         self.settings, self.store, self.spool, self.engine, self.name = settings, store, spool, engine, name
         self.current: str | None = None
         self.started_at = utcnow()
