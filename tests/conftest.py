@@ -432,3 +432,100 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
     yield mount
     for target in reversed(mounted):
         subprocess.run(["umount", str(target)], check=True)
+
+
+# -- the fast layer: runners in this process, with a fake recognizer ---------------------------------
+
+IN_PROCESS = {"nice": 0, "rescan_interval": 0.1, "heartbeat_interval": 0.2, "progress_interval": 0.0,
+              "reap_interval": 0.2}
+"""Settings of in-process runners: never renice the test process; short waits; a checkpoint after
+every segment (so a test sees progress at once)."""
+
+
+@pytest.fixture
+def recognizer():
+    """The default ``FakeRecognizer`` of this test's in-process runners (tests/fakes.py)."""
+    from fakes import FakeRecognizer
+
+    return FakeRecognizer()
+
+
+@pytest.fixture
+def make_runner(app: App, recognizer) -> Callable[..., object]:
+    """Build an in-process ``Runner`` with its own store and spool (as a separate process would have)
+    on this test's data root: ``make_runner(name="inproc", engine=recognizer, **setting_overrides)``;
+    ``IN_PROCESS`` settings apply unless overridden."""
+    from runner.daemon.loop import Runner
+
+    def make(name: str = "inproc", engine=None, **overrides: object) -> Runner:
+        settings = app.settings.with_overrides(**{**IN_PROCESS, **overrides})
+        own = App(settings)
+        return Runner(settings, own.store, own.spool, engine or recognizer, name)
+
+    return make
+
+
+@pytest.fixture
+def start_runner() -> Iterator[Callable[..., object]]:
+    """Run ``runner.run(burst)`` in a thread: ``start_runner(runner, burst=False)`` returns the thread
+    (its ``result`` is ``run``'s return value once it ends). After the test every runner is stopped
+    (``Runner.stop``, the SIGTERM path) and joined.
+
+    Raises:
+        AssertionError: at teardown, a runner thread that did not end within 30 s.
+    """
+    import threading
+
+    started: list[tuple[object, threading.Thread]] = []
+
+    def start(runner, burst: bool = False) -> threading.Thread:
+        def work() -> None:
+            thread.result = runner.run(burst=burst)  # type: ignore[attr-defined]
+
+        thread = threading.Thread(target=work, name=f"runner {runner.name}", daemon=True)
+        thread.result = None  # type: ignore[attr-defined]
+        thread.start()
+        started.append((runner, thread))
+        return thread
+
+    yield start
+    for runner, thread in started:
+        runner.stop()
+    for runner, thread in started:
+        thread.join(timeout=30)
+        assert not thread.is_alive(), f"runner {runner.name} did not stop"
+
+
+@pytest.fixture
+def perform(app: App, recognizer) -> Callable[..., str]:
+    """Claim a queued job as runner ``runner`` would and run ``perform_job`` on it in this thread:
+    ``perform(job_id, engine=recognizer, runner="inproc", stop_requested=lambda: False, **overrides)``
+    returns its outcome (a JobStatus value, ``"handed back"`` or ``"lost"``)."""
+    from runner.daemon.diarize import Diarizer
+    from runner.daemon.perform import WorkContext, perform_job
+
+    def run(job_id: str, engine=None, runner: str = "inproc", stop_requested: Callable[[], bool] = lambda: False,
+            **overrides: object) -> str:
+        settings = app.settings.with_overrides(**{**IN_PROCESS, **overrides})
+        path = app.spool.claim(job_id)
+        assert path is not None, f"job {job_id} is not pending"
+        job = app.spool.read(path)
+        assert app.store.claim(job_id, runner, settings.lease_seconds)
+        context = WorkContext(settings, app.store, app.spool, engine or recognizer, runner, stop_requested,
+                              Diarizer(settings))
+        return perform_job(job, context)
+
+    return run
+
+
+@pytest.fixture
+def submit(app: App) -> Callable[..., object]:
+    """Queue a file as the CLI does: ``submit(path, **job_options)`` returns the job as stored
+    (``formats`` as a tuple, e.g. ``("txt", "srt")``)."""
+    from runner.core.options import JobOptions
+    from runner.jobs.submit import submit_path
+
+    def queue(path: Path, **options: object):
+        return submit_path(app.store, app.spool, Path(path), JobOptions(**options))
+
+    return queue

@@ -213,10 +213,16 @@ class Runner:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
+    def stop(self) -> None:
+        """Ask ``run()`` to stop, as the first SIGTERM does: no new job is taken, and the current one is
+        handed back with its checkpoint at its next segment (finished instead when nearly done). Only
+        sets flags, so it is safe in a signal handler and from any thread."""
+        self._stop.set()
+        self._wake.set()
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         # Only flags here: logging and database work are not safe inside a signal handler.
         self._signals += 1
         if self._signals > 1:
             os._exit(128 + signum)
-        self._stop.set()
-        self._wake.set()
+        self.stop()
