@@ -437,9 +437,10 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
 # -- the fast layer: runners in this process, with a fake recognizer ---------------------------------
 
 IN_PROCESS = {"nice": 0, "rescan_interval": 0.1, "heartbeat_interval": 0.2, "progress_interval": 0.0,
-              "reap_interval": 0.2}
+              "reap_interval": 0.2, "stop_grace": 3600.0}
 """Settings of in-process runners: never renice the test process; short waits; a checkpoint after
-every segment (so a test sees progress at once)."""
+every segment (so a test sees progress at once); a stop grace no test reaches, because past it a
+runner ends its process with ``os._exit`` (a stopped in-process runner hands back at its next segment)."""
 
 
 @pytest.fixture
