@@ -81,6 +81,27 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+PROCESS_START_SECONDS = 120.0
+"""What a test allows a spoolscribe process to start in and load the model, on a loaded machine."""
+
+
+def job_bound(settings: Settings, audio_seconds: float) -> float:
+    """Seconds a test may wait for a runner process to end jobs of ``audio_seconds`` seconds of audio
+    in all: the runner's own time limit for them (``runner.daemon.perform.time_limit``: past it the
+    runner fails the job itself) plus ``PROCESS_START_SECONDS``. It holds on a loaded machine, and a
+    passing test waits only as long as the work takes."""
+    from runner.daemon.perform import time_limit
+
+    return time_limit(settings, audio_seconds) + PROCESS_START_SECONDS
+
+
+def stop_bound(settings: Settings) -> float:
+    """Seconds a runner process may take to exit after SIGTERM: its ``stop_grace`` (past which it
+    hands the job back from its last checkpoint and exits at once) plus 10 s for the webhook sender's
+    and the file watcher's own stops (2 s and 5 s at most)."""
+    return settings.stop_grace + 10.0
+
+
 @pytest.fixture
 def cli(env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
     """Run ``spoolscribe ARGS...`` as a process; returns the completed process (text output)."""
