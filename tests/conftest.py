@@ -102,6 +102,38 @@ def stop_bound(settings: Settings) -> float:
     return settings.stop_grace + 10.0
 
 
+def at_once(*calls: Callable[[], object], timeout: float = 60.0) -> list[object]:
+    """Run each of ``calls`` in a thread of its own, all released together by a barrier; return
+    their results in the same order.
+
+    Raises:
+        AssertionError: a call still running after ``timeout`` seconds.
+        Exception: the first exception a call raised.
+    """
+    import threading
+
+    together = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        together.wait(timeout=timeout)
+        try:
+            results[index] = calls[index]()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+        assert not thread.is_alive(), f"a call still runs after {timeout} s"
+    if errors:
+        raise errors[0]
+    return results
+
+
 @pytest.fixture
 def cli(env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
     """Run ``spoolscribe ARGS...`` as a process; returns the completed process (text output)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import srt
 import webvtt
-from conftest import DATA, wait_for
+from conftest import DATA, at_once, wait_for
 from fakes import FakeRecognizer, Killed, fake_segments
 from test_spool import write_job_file
 
@@ -56,19 +56,8 @@ def test_a_performed_job_writes_every_format_from_the_recognized_segments(app, s
 
 def test_two_runners_in_threads_claim_one_job_once(app, submit, make_runner, recognizer):
     job_id = submit(DATA / "jfk.flac").id
-    runners = [make_runner("one"), make_runner("two")]
-    together = threading.Barrier(2)
-    took: dict[str, bool] = {}
-
-    def race(runner) -> None:
-        together.wait(timeout=10)
-        took[runner.name] = runner.loop()
-
-    threads = [threading.Thread(target=race, args=(r,)) for r in runners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    one, two = make_runner("one"), make_runner("two")
+    took = dict(zip(("one", "two"), at_once(one.loop, two.loop)))
     assert sorted(took.values()) == [False, True]
     job = app.store.get(job_id)
     assert job.status == "succeeded" and job.attempts == 1 and took[job.runner]

@@ -3,13 +3,10 @@ running job), the metrics its jobs move, and completion webhooks to receivers on
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
+import socket
 import threading
 import time
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,9 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from test_metrics import scrape, value
 from test_retention import NO_MEDIA, kept
-from test_webhooks import SECRET, Receiver, Silent, deliveries
+from test_webhooks import SECRET, Receiver, deliveries, signed_bodies
 
 from runner.core.schema import WebhookAttempt
+from runner.core.store import utcnow
 from runner.jobs.actions import cancel_job
 from runner.jobs.metrics import snapshot, summary_lines
 from runner.jobs.retention import sweep
@@ -105,6 +103,11 @@ def test_metrics_move_after_a_runner_ran_jobs(app, client, submit, make_runner, 
     assert buckets == sorted(buckets) and buckets[-1] == value(after, "spoolscribe_real_time_factor_count") == 1
     assert value(after, "spoolscribe_real_time_factor_sum") > 0
     assert [(r.name, r.state) for r in app.store.runners()] == [("runner-a", "stopped")]
+    app.store.heartbeat("runner-b", "idle", None, utcnow())
+    now = scrape(client)
+    assert 0 <= value(now, "spoolscribe_runner_heartbeat_age_seconds", runner="runner-b") < 5
+    assert value(now, "spoolscribe_disk_free_bytes", directory="spool") > 0
+    assert value(now, "spoolscribe_disk_min_free_bytes") == app.settings.min_free_bytes
     lines = summary_lines(snapshot(app.store, app.settings))
     assert "finished:   1 succeeded, 1 failed, 0 cancelled (all time)" in lines
     assert "audio:      11 s transcribed" in lines
@@ -141,14 +144,8 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, client, u
     start_runner(runner)
     wait_for(lambda: deliveries(app, "delivered") == 5, 60, interval=0.1, what="every webhook delivered")
 
-    ok_posts = Counter((path, json.loads(body)["id"]) for path, _, body, status in hooks.posts if status == 200)
-    assert ok_posts == {("/hook", succeeded): 1, ("/hook", failed): 1, ("/hook", cancelled): 1,
-                        ("/hook", with_callback): 1, ("/callback?token=private", with_callback): 1}
-    assert len(hooks.posts) == 10 and deliveries(app) == 5  # each answered 500 first, then 200
-    for _, headers, body, _ in hooks.posts:
-        assert headers["X-Spoolscribe-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert headers["X-Spoolscribe-Event"] == "job.finished"
-    bodies = {json.loads(body)["id"]: json.loads(body) for _, _, body, _ in hooks.posts}
+    bodies = signed_bodies(app, hooks, [("/hook", succeeded), ("/hook", failed), ("/hook", cancelled),
+                                        ("/hook", with_callback), ("/callback?token=private", with_callback)])
     done = bodies[succeeded]
     assert done["status"] == "succeeded" and done["language"] == "en" and done["duration"] == pytest.approx(11.0)
     assert done["links"]["transcripts"] == {fmt: f"https://transcripts.example/api/jobs/{succeeded}/transcript.{fmt}"
@@ -163,6 +160,38 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, client, u
     assert html.count("HTTP 500 Internal Server Error") == 2 and html.count("HTTP 200") == 2
     assert f"{hooks.url}/callback" in html and "private" not in html
     assert f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook delivered (HTTP 200, attempt 2)" in caplog.text
+
+
+class Silent:
+    """A receiver that accepts connections and reads requests but never answers (until closed)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.requests: list[bytes] = []
+        self.connections: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections.append(connection)
+            self.requests.append(connection.recv(65536))
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+        self.listener.close()
 
 
 def test_a_receiver_that_never_answers_does_not_hold_up_the_runner(app, submit, make_runner, start_runner):

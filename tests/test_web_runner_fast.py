@@ -18,6 +18,17 @@ NAME = "-Interview März (1).wav"
 SAMPLE_SECONDS = 30.0
 
 
+def partial_transcript(client, job_id: str, timeout: float = 60) -> list[srt.Subtitle]:
+    """Wait (at most ``timeout`` seconds) until the cancelled job's runner kept its partial
+    transcript; check the API and the job page say so; return the SRT download's cues."""
+    done = wait_for(lambda: (job := client.get(f"/api/jobs/{job_id}").json)["outputs"] and job, timeout,
+                    what="the runner to keep the partial transcript")
+    assert done["status"] == "cancelled" and any("partial" in warning for warning in done["warnings"])
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert ">cancelled<" in page and "partial" in page and "Retry" in page
+    return list(srt.parse(client.get(f"/api/jobs/{job_id}/transcript.srt").get_data(as_text=True)))
+
+
 def test_finished_job_downloads_page_and_delete(app, client, upload, submit, make_runner, start_runner, tmp_path):
     job_id = upload(DATA / "sample.wav", NAME, language="en").json["id"]
     keep_id = upload(DATA / "jfk.flac").json["id"]
@@ -97,11 +108,6 @@ def test_a_running_job_shows_its_progress_and_cancelling_keeps_the_partial_trans
     finally:
         go_on.set()
 
-    done = wait_for(lambda: (job := client.get(f"/api/jobs/{job_id}").json)["outputs"] and job, 60,
-                    what="the runner to keep the partial transcript")
-    assert done["status"] == "cancelled" and any("partial" in warning for warning in done["warnings"])
-    cues = list(srt.parse(client.get(f"/api/jobs/{job_id}/transcript.srt").get_data(as_text=True)))
+    cues = partial_transcript(client, job_id)
     assert [c.content for c in cues] == [s.text for s in fake_segments(SAMPLE_SECONDS)[:6]]
-    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
-    assert ">cancelled<" in page and "partial" in page and "Retry" in page
     wait_for(lambda: app.store.get(next_id).status == "succeeded", 60, what="the runner to go on to the next job")
