@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh data root per test, the offline tiny.en model, real runner processes.
+"""Shared fixtures: a fresh data root per test, the offline tiny.en model, real runner processes
+(the slow layer, ``pytest -m slow``) and in-process runners with a fake recognizer (the fast layer).
 
-Everything here is real: the database is a SQLite file migrated by Alembic, runners are separate
-`spoolscribe runner` processes, media is made by ffmpeg from the recordings in tests/data.
+Everything here is real but the fake recognizer (tests/fakes.py): the database is a SQLite file
+migrated by Alembic, runners are `spoolscribe runner` processes or ``Runner`` objects in threads of
+the test, media is made by ffmpeg from the recordings in tests/data.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,8 +113,6 @@ def at_once(*calls: Callable[[], object], timeout: float = 60.0) -> list[object]
         AssertionError: a call still running after ``timeout`` seconds.
         Exception: the first exception a call raised.
     """
-    import threading
-
     together = threading.Barrier(len(calls))
     results: list[object] = [None] * len(calls)
     errors: list[BaseException] = []
@@ -528,8 +529,6 @@ def start_runner() -> Iterator[Callable[..., object]]:
     Raises:
         AssertionError: at teardown, a runner thread that did not end within 30 s.
     """
-    import threading
-
     started: list[tuple[object, threading.Thread]] = []
 
     def start(runner, burst: bool = False) -> threading.Thread:
