@@ -26,8 +26,9 @@ DATA = Path(__file__).parent / "data"
 SPOOLSCRIBE = str(Path(sys.executable).with_name("spoolscribe"))
 
 
-PROCESS_FIXTURES = frozenset({"runners", "ingesters", "web_server", "cli", "systemd_root", "tmpfs"})
-"""Fixtures that start processes: a test using one belongs to the slow layer."""
+PROCESS_FIXTURES = frozenset({"runners", "ingesters", "web_server", "cli", "systemd_root"})
+"""Fixtures that start spoolscribe, gunicorn or systemd-unit processes: a test using one belongs to
+the slow layer (``tmpfs`` only runs ``mount``, quickly, and is not one of them)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
