@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh data root per test, the offline tiny.en model, real runner processes.
+"""Shared fixtures: a fresh data root per test, the offline tiny.en model, real runner processes
+(the slow layer, ``pytest -m slow``) and in-process runners with a fake recognizer (the fast layer).
 
-Everything here is real: the database is a SQLite file migrated by Alembic, runners are separate
-`spoolscribe runner` processes, media is made by ffmpeg from the recordings in tests/data.
+Everything here is real but the fake recognizer (tests/fakes.py): the database is a SQLite file
+migrated by Alembic, runners are `spoolscribe runner` processes or ``Runner`` objects in threads of
+the test, media is made by ffmpeg from the recordings in tests/data.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +24,24 @@ from runner.core.settings import Settings
 
 DATA = Path(__file__).parent / "data"
 SPOOLSCRIBE = str(Path(sys.executable).with_name("spoolscribe"))
+
+
+PROCESS_FIXTURES = frozenset({"runners", "ingesters", "web_server", "cli", "systemd_root"})
+"""Fixtures that start spoolscribe, gunicorn or systemd-unit processes: a test using one belongs to
+the slow layer (``tmpfs`` only runs ``mount``, quickly, and is not one of them)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run when a test uses a process-starting fixture without ``@pytest.mark.slow``, so the
+    fast layer (plain ``pytest``) never starts processes by accident.
+
+    Raises:
+        pytest.UsageError: naming the unmarked tests.
+    """
+    unmarked = [item.nodeid for item in items
+                if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests start processes but are not marked slow: " + ", ".join(unmarked))
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +83,57 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+PROCESS_START_SECONDS = 120.0
+"""What a test allows a spoolscribe process to start in and load the model, on a loaded machine."""
+
+
+def job_bound(settings: Settings, audio_seconds: float) -> float:
+    """Seconds a test may wait for a runner process to end jobs of ``audio_seconds`` seconds of audio
+    in all: the runner's own time limit for them (``runner.daemon.perform.time_limit``: past it the
+    runner fails the job itself) plus ``PROCESS_START_SECONDS``. It holds on a loaded machine, and a
+    passing test waits only as long as the work takes."""
+    from runner.daemon.perform import time_limit
+
+    return time_limit(settings, audio_seconds) + PROCESS_START_SECONDS
+
+
+def stop_bound(settings: Settings) -> float:
+    """Seconds a runner process may take to exit after SIGTERM: its ``stop_grace`` (past which it
+    hands the job back from its last checkpoint and exits at once) plus 10 s for the webhook sender's
+    and the file watcher's own stops (2 s and 5 s at most)."""
+    return settings.stop_grace + 10.0
+
+
+def at_once(*calls: Callable[[], object], timeout: float = 60.0) -> list[object]:
+    """Run each of ``calls`` in a thread of its own, all released together by a barrier; return
+    their results in the same order.
+
+    Raises:
+        AssertionError: a call still running after ``timeout`` seconds.
+        Exception: the first exception a call raised.
+    """
+    together = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        together.wait(timeout=timeout)
+        try:
+            results[index] = calls[index]()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+        assert not thread.is_alive(), f"a call still runs after {timeout} s"
+    if errors:
+        raise errors[0]
+    return results
 
 
 @pytest.fixture
@@ -415,3 +487,99 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
     yield mount
     for target in reversed(mounted):
         subprocess.run(["umount", str(target)], check=True)
+
+
+# -- the fast layer: runners in this process, with a fake recognizer ---------------------------------
+
+IN_PROCESS = {"nice": 0, "rescan_interval": 0.1, "heartbeat_interval": 0.2, "progress_interval": 0.0,
+              "reap_interval": 0.2, "stop_grace": 3600.0}
+"""Settings of in-process runners: never renice the test process; short waits; a checkpoint after
+every segment (so a test sees progress at once); a stop grace no test reaches, because past it a
+runner ends its process with ``os._exit`` (a stopped in-process runner hands back at its next segment)."""
+
+
+@pytest.fixture
+def recognizer():
+    """The default ``FakeRecognizer`` of this test's in-process runners (tests/fakes.py)."""
+    from fakes import FakeRecognizer
+
+    return FakeRecognizer()
+
+
+@pytest.fixture
+def make_runner(app: App, recognizer) -> Callable[..., object]:
+    """Build an in-process ``Runner`` with its own store and spool (as a separate process would have)
+    on this test's data root: ``make_runner(name="inproc", engine=recognizer, **setting_overrides)``;
+    ``IN_PROCESS`` settings apply unless overridden."""
+    from runner.daemon.loop import Runner
+
+    def make(name: str = "inproc", engine=None, **overrides: object) -> Runner:
+        settings = app.settings.with_overrides(**{**IN_PROCESS, **overrides})
+        own = App(settings)
+        return Runner(settings, own.store, own.spool, engine or recognizer, name)
+
+    return make
+
+
+@pytest.fixture
+def start_runner() -> Iterator[Callable[..., object]]:
+    """Run ``runner.run(burst)`` in a thread: ``start_runner(runner, burst=False)`` returns the thread
+    (its ``result`` is ``run``'s return value once it ends). After the test every runner is stopped
+    (``Runner.stop``, the SIGTERM path) and joined.
+
+    Raises:
+        AssertionError: at teardown, a runner thread that did not end within 30 s.
+    """
+    started: list[tuple[object, threading.Thread]] = []
+
+    def start(runner, burst: bool = False) -> threading.Thread:
+        def work() -> None:
+            thread.result = runner.run(burst=burst)  # type: ignore[attr-defined]
+
+        thread = threading.Thread(target=work, name=f"runner {runner.name}", daemon=True)
+        thread.result = None  # type: ignore[attr-defined]
+        thread.start()
+        started.append((runner, thread))
+        return thread
+
+    yield start
+    for runner, thread in started:
+        runner.stop()
+    for runner, thread in started:
+        thread.join(timeout=30)
+        assert not thread.is_alive(), f"runner {runner.name} did not stop"
+
+
+@pytest.fixture
+def perform(app: App, recognizer) -> Callable[..., str]:
+    """Claim a queued job as runner ``runner`` would and run ``perform_job`` on it in this thread:
+    ``perform(job_id, engine=recognizer, runner="inproc", stop_requested=lambda: False, **overrides)``
+    returns its outcome (a JobStatus value, ``"handed back"`` or ``"lost"``)."""
+    from runner.daemon.diarize import Diarizer
+    from runner.daemon.perform import WorkContext, perform_job
+
+    def run(job_id: str, engine=None, runner: str = "inproc", stop_requested: Callable[[], bool] = lambda: False,
+            **overrides: object) -> str:
+        settings = app.settings.with_overrides(**{**IN_PROCESS, **overrides})
+        path = app.spool.claim(job_id)
+        assert path is not None, f"job {job_id} is not pending"
+        job = app.spool.read(path)
+        assert app.store.claim(job_id, runner, settings.lease_seconds)
+        context = WorkContext(settings, app.store, app.spool, engine or recognizer, runner, stop_requested,
+                              Diarizer(settings))
+        return perform_job(job, context)
+
+    return run
+
+
+@pytest.fixture
+def submit(app: App) -> Callable[..., object]:
+    """Queue a file as the CLI does: ``submit(path, **job_options)`` returns the job as stored
+    (``formats`` as a tuple, e.g. ``("txt", "srt")``)."""
+    from runner.core.options import JobOptions
+    from runner.jobs.submit import submit_path
+
+    def queue(path: Path, **options: object):
+        return submit_path(app.store, app.spool, Path(path), JobOptions(**options))
+
+    return queue

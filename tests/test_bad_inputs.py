@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import srt
 import webvtt
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 def test_each_bad_input_fails_clearly_and_the_runner_goes_on(media, cli, app):

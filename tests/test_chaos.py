@@ -8,7 +8,11 @@ import re
 import signal
 import time
 
+import pytest
 from conftest import wait_for
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 RESTARTABLE = {"SPOOLSCRIBE_LEASE_SECONDS": "5", "SPOOLSCRIBE_REAP_INTERVAL": "1",
                "SPOOLSCRIBE_THREADS": "1", "SPOOLSCRIBE_PROGRESS_INTERVAL": "0.5",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 def test_submit_of_a_missing_file_is_a_usage_error(cli):
     result = cli("submit", "/nonexistent/talk.wav")

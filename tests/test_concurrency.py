@@ -7,10 +7,13 @@ import sys
 import threading
 import time
 
-from conftest import wait_for
+import pytest
+from conftest import job_bound, wait_for
 
 from runner.core.options import JobOptions
 from runner.jobs.submit import submit_path
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 def test_four_runners_readers_and_submissions_for_a_minute(media, app, runners):
@@ -44,7 +47,8 @@ def test_four_runners_readers_and_submissions_for_a_minute(media, app, runners):
     finally:
         stop.set()
         reader.join(timeout=10)
-    wait_for(lambda: all(app.store.get(i).status == "succeeded" for i in submitted), 120, what="all jobs done")
+    wait_for(lambda: all(app.store.get(i).status == "succeeded" for i in submitted),
+             job_bound(app.settings, 3.0 * len(submitted)), what="all jobs done")
     assert errors == []
     assert reads >= 50 * 60 * 0.8
     for proc in procs:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import wait_for
+from conftest import job_bound, wait_for
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def test_disk_full_fails_the_job_cleanly_and_the_runner_goes_on(full_outputs, me
     outputs, filler = full_outputs
     first = cli("submit", str(media / "jfk3.wav")).stdout.strip()
     runner = runners("writer", extra_env={"SPOOLSCRIBE_MIN_FREE_BYTES": "0"})  # no disk guard: the write must fail
-    wait_for(lambda: app.store.get(first).status == "failed", 120, what="the job to fail")
+    wait_for(lambda: app.store.get(first).status == "failed", job_bound(app.settings, 3.0), what="the job to fail")
     job = app.store.get(first)
     assert job.error == "no space left on device while writing the outputs; free some space and retry the job"
     assert job.outputs == []
@@ -34,5 +36,6 @@ def test_disk_full_fails_the_job_cleanly_and_the_runner_goes_on(full_outputs, me
     assert leftovers == []  # no truncated file, no temporary file
     filler.unlink()
     second = cli("submit", str(media / "jfk3.wav")).stdout.strip()
-    wait_for(lambda: app.store.get(second).status == "succeeded", 120, what="the next job to succeed")
+    wait_for(lambda: app.store.get(second).status == "succeeded", job_bound(app.settings, 3.0),
+             what="the next job to succeed")
     assert runner.poll() is None

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import wait_for
+import pytest
+from conftest import job_bound, wait_for
 
 from runner.core.settings import Settings
 from webui import create_app
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 PAUSED = "not claiming jobs"
 
@@ -64,7 +68,8 @@ def test_a_runner_resumes_by_itself_when_space_returns(home, tmpfs, app, cli, me
     assert f"free for outputs ({small_outputs})" in runner.log_path.read_text()
 
     filler.unlink()
-    wait_for(lambda: app.store.get(job_id).status == "succeeded", 120, what="the job to run once space returned")
+    wait_for(lambda: app.store.get(job_id).status == "succeeded", job_bound(app.settings, 3.0),
+             what="the job to run once space returned")
     log = runner.log_path.read_text()
     assert "disk space is back above the floor; claiming jobs again" in log and log.count(PAUSED) == 1
     assert runner.poll() is None

@@ -15,6 +15,9 @@ import webvtt
 from conftest import DATA, SPOOLSCRIBE
 from whisper_normalizer.english import EnglishTextNormalizer
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 normalise = EnglishTextNormalizer()
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 

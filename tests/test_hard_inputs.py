@@ -6,7 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from runner.core.store import SegmentRow
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 def test_cut_m4a_fails_and_white_noise_invents_nothing(media, cli, app):

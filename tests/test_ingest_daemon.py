@@ -12,8 +12,11 @@ from pathlib import Path
 
 import jiwer
 import pytest
-from conftest import DATA, wait_for
+from conftest import DATA, job_bound, wait_for
 from whisper_normalizer.english import EnglishTextNormalizer
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 QUICK = {"SPOOLSCRIBE_INBOX_QUIET": "1", "SPOOLSCRIBE_INBOX_CLOSE_QUIET": "1", "SPOOLSCRIBE_INBOX_POLL_INTERVAL": "0.5"}
 
@@ -46,8 +49,9 @@ def wait_for_log(daemon, text: str, count: int = 1, timeout: float = 30) -> None
     wait_with_log(daemon, lambda: daemon.log().count(text) >= count, timeout, f"{text!r} x{count} in the log")
 
 
-def wait_for_end(app, job_id: str, runner, timeout: float = 120):
-    """The job once it has succeeded or failed."""
+def wait_for_end(app, job_id: str, runner):
+    """The job once it has succeeded or failed (waiting at most ``job_bound`` for its audio)."""
+    timeout = job_bound(app.settings, app.store.get(job_id).duration or 30.0)  # 30 s: sample.wav, the longest here
     return wait_with_log(runner, lambda: (job := app.store.get(job_id)).status in ("succeeded", "failed") and job,
                          timeout, f"job {job_id} to end")
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import job_bound, wait_for
 
 from runner.core.options import JobOptions
 from runner.core.schema import JobSource
@@ -107,6 +107,7 @@ def test_only_inbox_jobs_get_error_files_and_a_write_problem_is_only_logged(sett
 
 # -- with the daemons ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_results_land_beside_the_source_an_existing_srt_survives_and_failures_leave_an_error_file(
         app, inbox, ingesters, runners, media):
     (inbox / "talk.srt").write_text("my own subtitles\n", encoding="utf-8")
@@ -115,7 +116,7 @@ def test_results_land_beside_the_source_an_existing_srt_survives_and_failures_le
     shutil.copyfile(media / "notes.mp3", inbox / "notes.mp3")
     wait_for(lambda: app.store.counts()["queued"] == 2, 30, what=f"two queued jobs; log:\n{daemon.log()}")
     runner = runners("r1", "--burst")
-    assert runner.wait(timeout=120) == 0, runner.log_path.read_text()
+    assert runner.wait(timeout=job_bound(app.settings, 3.0)) == 0, runner.log_path.read_text()
     jobs = {job.original_name: job for job in app.store.list()}
     talk, notes = jobs["talk.wav"], jobs["notes.mp3"]
     assert talk.status == "succeeded", talk.error

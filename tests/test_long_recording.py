@@ -12,6 +12,9 @@ import srt
 import webvtt
 from conftest import DATA
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 MINUTES = 65
 
 
@@ -33,7 +36,6 @@ def peak_rss_bytes(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-@pytest.mark.slow
 def test_a_65_minute_recording(hour_long, cli, app, runners):
     job_id = cli("submit", str(hour_long)).stdout.strip()
     runner = runners("long", "--threads", "2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from alembic import command
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -28,35 +29,14 @@ def value(samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-def test_metrics_parse_and_their_counters_move_after_jobs_run(app, client, cli, media):
-    before = scrape(client)
-    assert value(before, "spoolscribe_jobs_finished_total", status="succeeded") == 0
-    assert value(before, "spoolscribe_real_time_factor_count") == 0
-    succeeded = cli("submit", str(media / "jfk3.wav")).stdout.strip()
+@pytest.mark.slow
+def test_status_sums_up_the_jobs_a_runner_process_ran(app, cli, media):
+    """``spoolscribe status`` after real jobs; the /metrics counters are the fast layer's
+    (test_upkeep_inprocess.py)."""
+    cli("submit", str(media / "jfk3.wav"))
     cli("submit", str(media / "empty.wav"))
-    assert value(scrape(client), "spoolscribe_jobs", status="queued") == 2
-
     assert cli("runner", "--burst").returncode == 0
     app.store.heartbeat("runner-a", "idle", None, utcnow())
-    after = scrape(client)
-    assert value(after, "spoolscribe_jobs", status="queued") == 0
-    assert value(after, "spoolscribe_jobs", status="succeeded") == 1
-    assert value(after, "spoolscribe_jobs_finished_total", status="succeeded") == 1
-    assert value(after, "spoolscribe_jobs_finished_total", status="failed") == 1
-    assert value(after, "spoolscribe_jobs_finished_total", status="cancelled") == 0
-    assert 2.9 <= value(after, "spoolscribe_audio_seconds_total") <= 3.1
-    buckets = [value(after, "spoolscribe_real_time_factor_bucket", le=le)
-               for le in ("0.05", "0.1", "0.2", "0.3", "0.5", "0.75", "1.0", "1.5", "2.0", "3.0", "5.0", "+Inf")]
-    assert buckets == sorted(buckets) and buckets[-1] == value(after, "spoolscribe_real_time_factor_count") == 1
-    assert value(after, "spoolscribe_real_time_factor_sum") > 0
-    assert 0 <= value(after, "spoolscribe_runner_heartbeat_age_seconds", runner="runner-a") < 5
-    assert value(after, "spoolscribe_disk_free_bytes", directory="spool") > 0
-    assert value(after, "spoolscribe_disk_min_free_bytes") == app.settings.min_free_bytes
-
-    assert client.delete(f"/api/jobs/{succeeded}").status_code == 204
-    deleted = scrape(client)
-    assert value(deleted, "spoolscribe_jobs", status="succeeded") == 0
-    assert value(deleted, "spoolscribe_jobs_finished_total", status="succeeded") == 1, "counters never go down"
 
     summary = cli("status")
     assert summary.returncode == 0, summary.stderr
@@ -67,7 +47,7 @@ def test_metrics_parse_and_their_counters_move_after_jobs_run(app, client, cli, 
     assert any(line.startswith("runners:    runner-a idle (heartbeat ") for line in lines)
     assert any(line.startswith("disk free:  spool ") for line in lines)
     listing = json.loads(cli("status", "--json").stdout)
-    assert listing["counts"]["failed"] == 1 and len(listing["jobs"]) == 1  # the old keys, unchanged
+    assert listing["counts"]["failed"] == 1 and len(listing["jobs"]) == 2  # the old keys, unchanged
     assert listing["metrics"]["finished"] == {"succeeded": 1, "failed": 1, "cancelled": 0}
     assert listing["metrics"]["rtf_buckets"]["+Inf"] == 1
 

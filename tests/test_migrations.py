@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -27,6 +28,7 @@ def test_upgrade_twice_is_harmless(app):
     assert upgrade(app.settings)[0] == upgrade(app.settings)[1]
 
 
+@pytest.mark.slow
 def test_a_command_migrates_a_database_it_finds_behind(cli, app):
     assert not app.settings.home.joinpath("spoolscribe.db").exists()
     result = cli("status")
@@ -36,6 +38,7 @@ def test_a_command_migrates_a_database_it_finds_behind(cli, app):
     assert current == head
 
 
+@pytest.mark.slow
 def test_a_database_newer_than_the_code_is_refused(cli, app):
     upgrade(app.settings)
     engine = make_engine(app.settings.database_url)

@@ -7,7 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import DATA
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 def test_jobs_lists_newest_first_by_status_and_age(cli, ended_job):

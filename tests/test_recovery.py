@@ -7,12 +7,18 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import wait_for
-from test_end_to_end import wer
+import pytest
+from conftest import DATA, PROCESS_START_SECONDS, job_bound, stop_bound, wait_for
+from test_end_to_end import reference_of_stm, wer
 
 from runner.jobs.submit import cancel
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 FAST_REAP = {"SPOOLSCRIBE_LEASE_SECONDS": "4", "SPOOLSCRIBE_REAP_INTERVAL": "0.5"}
+LONG_SECONDS = 180.0
+"""long.wav: sample.wav six times."""
 
 
 def checkpointed(app, job_id: str, at_least: float = 20.0):
@@ -20,7 +26,8 @@ def checkpointed(app, job_id: str, at_least: float = 20.0):
     def ready():
         job = app.store.get(job_id)
         return job.status == "running" and job.processed_seconds >= at_least and app.store.segments(job_id)
-    wait_for(ready, 120, interval=0.05, what=f"job {job_id} checkpointed past {at_least} s")
+    wait_for(ready, job_bound(app.settings, LONG_SECONDS), interval=0.05,
+             what=f"job {job_id} checkpointed past {at_least} s")
     return app.store.get(job_id)
 
 
@@ -44,13 +51,13 @@ def test_sigterm_hands_the_job_back_and_another_runner_finishes_it(media, cli, a
     before = checkpointed(app, job_id)
     stopped_at = time.monotonic()
     first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=10) == 0
-    assert time.monotonic() - stopped_at < 10
+    assert first.wait(timeout=stop_bound(app.settings)) == 0
+    assert time.monotonic() - stopped_at < stop_bound(app.settings)
     handed_back = app.store.get(job_id)
     assert handed_back.status == "queued" and handed_back.lease_expires_at is None
     assert app.spool.pending() == [job_id]
     second = runners("second", "--burst")
-    assert second.wait(timeout=300) == 0
+    assert second.wait(timeout=job_bound(app.settings, LONG_SECONDS)) == 0
     job = app.store.get(job_id)
     assert job.status == "succeeded" and job.attempts == 2 and job.runner == "second"
     log = second.log_path.read_text()
@@ -67,7 +74,9 @@ def test_a_killed_runners_job_is_reaped_and_resumed_from_its_checkpoint(media, c
     victim.wait(timeout=10)
     assert app.store.get(job_id).status == "running"  # nobody told the database
     rescuer = runners("rescuer", extra_env=FAST_REAP)
-    wait_for(lambda: app.store.get(job_id).status == "succeeded", 300, what="the rescued job to finish")
+    wait_for(lambda: app.store.get(job_id).status == "succeeded",
+             float(FAST_REAP["SPOOLSCRIBE_LEASE_SECONDS"]) + job_bound(app.settings, LONG_SECONDS),
+             what="the rescued job to finish")
     rescuer.terminate()
     assert rescuer.wait(timeout=15) == 0
     job = app.store.get(job_id)
@@ -86,7 +95,8 @@ def test_a_job_abandoned_too_often_fails_with_the_reason(media, cli, app, runner
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     runners("reaper", extra_env=settings)
-    wait_for(lambda: app.store.get(job_id).status == "failed", 60, what="the reaper to fail the job")
+    wait_for(lambda: app.store.get(job_id).status == "failed", float(settings["SPOOLSCRIBE_LEASE_SECONDS"])
+             + float(settings["SPOOLSCRIBE_REAP_INTERVAL"]) + PROCESS_START_SECONDS, what="the reaper to fail the job")
     job = app.store.get(job_id)
     assert job.error == "abandoned after 1 attempts (last runner victim)"
     assert app.spool.pending() == [] and app.spool.claimed() == []
@@ -98,10 +108,12 @@ def test_a_restarted_runner_takes_back_its_own_job_at_once(media, cli, app, runn
     checkpointed(app, job_id)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
+    lapses_at = app.store.get(job_id).lease_expires_at
     restarted = runners("runner-1", "--burst")
-    assert restarted.wait(timeout=300) == 0  # long before the 60 s lease would have run out
+    assert restarted.wait(timeout=job_bound(app.settings, LONG_SECONDS)) == 0
     job = app.store.get(job_id)
     assert job.status == "succeeded" and job.attempts == 2
+    assert job.started_at < lapses_at, "taken back at once, not after the lease ran out"
 
 
 def test_cancelling_a_running_job_keeps_the_partial_transcript(media, cli, app, runners):
@@ -109,7 +121,8 @@ def test_cancelling_a_running_job_keeps_the_partial_transcript(media, cli, app, 
     runner = runners("worker", "--threads", "1")
     checkpointed(app, long_id)
     cancel(app.store, app.spool, long_id)
-    wait_for(lambda: app.store.get(short_id).status == "succeeded", 120, what="the next job to run")
+    wait_for(lambda: app.store.get(short_id).status == "succeeded", job_bound(app.settings, 3.0),
+             what="the next job to run")
     job = app.store.get(long_id)
     assert job.status == "cancelled" and job.error == "cancelled by request"
     assert "cancelled: the transcript is partial" in job.warnings
@@ -130,13 +143,11 @@ def test_a_job_past_its_time_limit_is_stopped_and_failed(media, cli, app):
 
 def test_a_long_recording_is_transcribed_window_by_window_without_gaps(media, cli, app):
     """With 60 s windows, a 180 s recording is transcribed in pieces that join without a gap or
-    a repeated stretch, and its words match a transcription in one piece."""
-    whole_id = cli("submit", str(media / "long.wav")).stdout.strip()
-    assert cli("runner", "--burst").returncode == 0
+    a repeated stretch, and its words match the reference transcript (sample.stm six times) as well
+    as a transcription in one piece does (measured: WER 0.15 in one piece, 0.12 in 60 s windows)."""
     windowed_id = cli("submit", str(media / "long.wav")).stdout.strip()
     assert cli("runner", "--burst", extra_env={"SPOOLSCRIBE_WINDOW_SECONDS": "60"}).returncode == 0
-    whole, windowed = app.store.get(whole_id), app.store.get(windowed_id)
+    windowed = app.store.get(windowed_id)
     assert_complete_transcript(windowed)
-    text = {job.id: json.loads(Path(next(p for p in job.outputs if p.endswith(".json"))).read_text())["text"]
-            for job in (whole, windowed)}
-    assert wer(text[whole_id], text[windowed_id]) <= 0.1
+    text = json.loads(Path(next(p for p in windowed.outputs if p.endswith(".json"))).read_text())["text"]
+    assert wer(" ".join([reference_of_stm(DATA / "sample.stm")] * 6), text) <= 0.2

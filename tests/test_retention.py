@@ -7,7 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import DATA, wait_for
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 LIFETIMES = {"SPOOLSCRIBE_RETENTION_MEDIA_DAYS": "7", "SPOOLSCRIBE_RETENTION_FAILED_MEDIA_DAYS": "30",
              "SPOOLSCRIBE_RETENTION_JOB_DAYS": "60"}

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import install_systemd
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 UNITS = ("spoolscribe.target", "spoolscribe-migrate.service", "spoolscribe-web.service",
          "spoolscribe-ingest.service", "spoolscribe-runner@1.service", "spoolscribe-runner@2.service")
 HOST_PATHS = (Path("/etc/passwd"), Path("/etc/group"), Path("/etc/systemd/system"), Path("/etc/sysusers.d"),

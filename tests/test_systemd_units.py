@@ -24,6 +24,9 @@ from runner.core.options import JobOptions
 from runner.core.schema import JobStatus
 from runner.jobs.submit import submit_path
 
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 TIMESTAMP = re.compile(r"^\[?\d{4}-\d\d-\d\d")
 
 

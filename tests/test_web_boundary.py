@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
+
 DATA = Path(__file__).parent / "data"
 FORBIDDEN = ("faster_whisper", "ctranslate2", "onnxruntime", "torch")
 

@@ -13,7 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from conftest import SPOOLSCRIBE, wait_for
+
+pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+
 
 DATA = Path(__file__).parent / "data"
 BOUNDARY = "spoolscribe-test-boundary"

@@ -1,13 +1,12 @@
 """Completion webhooks against receivers this test runs on 127.0.0.1: one signed POST per ended
-job (and per callback URL), retried after a 500, every attempt recorded and shown on the job page;
-a receiver that never answers does not hold the runner up."""
+job (and per callback URL), retried after a 500, every attempt recorded and shown on the job page.
+(A receiver that never answers: test_upkeep_inprocess.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -72,12 +71,26 @@ def receiver() -> Iterator[Callable[[Callable[[str, int], int]], Receiver]]:
         server.close()
 
 
+def signed_bodies(app, hooks: Receiver, expected: list[tuple[str, str]]) -> dict[str, dict]:
+    """Check that each (path, job id) of ``expected`` got exactly one POST answered 200, after one
+    answered 500 (the receiver's answer), every POST signed with ``SECRET``, one delivery each;
+    return the JSON bodies by job id."""
+    ok_posts = Counter((path, json.loads(body)["id"]) for path, _, body, status in hooks.posts if status == 200)
+    assert ok_posts == Counter(expected)
+    assert len(hooks.posts) == 2 * len(expected) and deliveries(app) == len(expected)
+    for _, headers, body, _ in hooks.posts:
+        assert headers["X-Spoolscribe-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["Content-Type"].startswith("application/json") and headers["X-Spoolscribe-Event"] == "job.finished"
+    return {json.loads(body)["id"]: json.loads(body) for _, _, body, _ in hooks.posts}
+
+
 def deliveries(app, state: str | None = None) -> int:
     with Session(app.store.engine) as session:
         query = select(func.count()).select_from(WebhookDelivery)
         return session.scalar(query.where(WebhookDelivery.state == state) if state else query)
 
 
+@pytest.mark.slow
 def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli, media, runners, receiver, upload):
     hooks = receiver(lambda job_id, count: 500 if count == 1 else 200)
     succeeded = cli("submit", "--format", "txt,srt", str(media / "jfk3.wav")).stdout.strip()
@@ -96,14 +109,8 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli,
     runner = runners("notifier", extra_env=settings)
     wait_for(lambda: deliveries(app, "delivered") == 5, 180, interval=0.2, what="every webhook delivered")
 
-    ok_posts = Counter((path, json.loads(body)["id"]) for path, _, body, status in hooks.posts if status == 200)
-    assert ok_posts == {("/hook", succeeded): 1, ("/hook", failed): 1, ("/hook", cancelled): 1,
-                        ("/hook", with_callback): 1, ("/callback?token=private", with_callback): 1}
-    assert len(hooks.posts) == 10 and deliveries(app) == 5  # each answered 500 first, then 200
-    for path, headers, body, _ in hooks.posts:
-        assert headers["X-Spoolscribe-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert headers["Content-Type"].startswith("application/json") and headers["X-Spoolscribe-Event"] == "job.finished"
-    bodies = {json.loads(body)["id"]: json.loads(body) for _, _, body, _ in hooks.posts}
+    bodies = signed_bodies(app, hooks, [("/hook", succeeded), ("/hook", failed), ("/hook", cancelled),
+                                        ("/hook", with_callback), ("/callback?token=private", with_callback)])
     done = bodies[succeeded]
     assert done["status"] == "succeeded" and done["file_name"] == "jfk3.wav" and done["error"] is None
     assert done["language"] == "en" and done["duration"] == pytest.approx(3.0, abs=0.1)
@@ -131,61 +138,6 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli,
     assert job_webhooks(app.store.engine, succeeded) == [] and deliveries(app) == 4
     with Session(app.store.engine) as session:
         assert session.scalar(select(func.count()).select_from(WebhookAttempt)) == 8
-
-
-class Silent:
-    """A receiver that accepts connections and reads requests but never answers (until closed)."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
-        self.requests: list[bytes] = []
-        self.connections: list[socket.socket] = []
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._closed.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections.append(connection)
-            self.requests.append(connection.recv(65536))
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join(timeout=5)
-        for connection in self.connections:
-            connection.close()
-        self.listener.close()
-
-
-def test_a_receiver_that_never_answers_does_not_hold_up_the_runner(app, cli, media, runners):
-    silent = Silent()
-    try:
-        ids = [cli("submit", str(media / "jfk3.wav")).stdout.strip() for _ in range(3)]
-        runner = runners("patient", extra_env={"SPOOLSCRIBE_WEBHOOK_URL": silent.url,
-                                                "SPOOLSCRIBE_WEBHOOK_TIMEOUT": "300"})
-        wait_for(lambda: all(app.store.get(job_id).status == "succeeded" for job_id in ids), 180, interval=0.2,
-                 what="every job to succeed")
-        wait_for(lambda: silent.requests, 30, what="the first webhook request to arrive")
-        # every job ended while the first webhook still waits for its answer
-        assert all(app.store.get(job_id).status == "succeeded" for job_id in ids)
-        assert len(silent.requests) == 1 and silent.requests[0].startswith(b"POST /hook HTTP/1.1")
-        with Session(app.store.engine) as session:
-            assert session.scalar(select(func.count()).select_from(WebhookAttempt)) == 0
-        assert deliveries(app, "pending") == 3
-    finally:
-        silent.close()  # the attempt in flight now ends with an error, recorded like any other
-    wait_for(lambda: job_webhooks(app.store.engine, ids[0])[0][1], 30, what="the attempt to be recorded")
-    (delivery, (attempt, *_)), = job_webhooks(app.store.engine, ids[0])
-    assert attempt.http_status is None and attempt.error and delivery.state == "pending"
-    assert runner.poll() is None
 
 
 def test_callback_urls_are_checked_and_can_be_turned_off(app, upload):

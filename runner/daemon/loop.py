@@ -25,7 +25,7 @@ from runner.core.store import JobStore, utcnow
 from runner.daemon.diarize import Diarizer
 from runner.daemon.perform import WorkContext, perform_job
 from runner.daemon.reaper import reap_abandoned, repair_spool
-from runner.daemon.transcribe import Engine
+from runner.daemon.recognizer import Recognizer
 from runner.daemon.upkeep import Upkeep
 from runner.jobs.submit import job_file_of
 
@@ -48,9 +48,10 @@ class _Wake(FileSystemEventHandler):
 
 
 class Runner:
-    """One runner daemon: a name, the store, the spool and a warm engine."""
+    """One runner daemon: a name, the store, the spool and a warm engine (any ``Recognizer``;
+    faster-whisper's ``Engine`` in production)."""
 
-    def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Engine, name: str) -> None:
+    def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Recognizer, name: str) -> None:
         self.settings, self.store, self.spool, self.engine, self.name = settings, store, spool, engine, name
         self.current: str | None = None
         self.started_at = utcnow()
@@ -221,10 +222,16 @@ class Runner:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
+    def stop(self) -> None:
+        """Ask ``run()`` to stop, as the first SIGTERM does: no new job is taken, and the current one is
+        handed back with its checkpoint at its next segment (finished instead when nearly done). Only
+        sets flags, so it is safe in a signal handler and from any thread."""
+        self._stop.set()
+        self._wake.set()
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         # Only flags here: logging and database work are not safe inside a signal handler.
         self._signals += 1
         if self._signals > 1:
             os._exit(128 + signum)
-        self._stop.set()
-        self._wake.set()
+        self.stop()

@@ -27,7 +27,7 @@ from runner.core.store import JobStore, SegmentRow
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
 from runner.daemon.media import Audio, MediaError, decode
-from runner.daemon.transcribe import Engine, ModelError
+from runner.daemon.recognizer import ModelError, Recognizer
 from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
 from runner.output.naming import output_formats, output_paths, safe_stem
 from runner.output.writing import write_outputs
@@ -42,7 +42,8 @@ class WorkContext:
     settings: Settings
     store: JobStore
     spool: Spool
-    engine: Engine
+    engine: Recognizer
+    """The speech recognizer (faster-whisper's ``Engine`` in production)."""
     runner: str
     stop_requested: Callable[[], bool]
     """True once the runner was asked to stop: the job is checkpointed and handed back."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -18,6 +17,7 @@ from runner.core.options import JobOptions
 from runner.core.settings import Settings
 from runner.core.transcript import Segment, Word
 from runner.daemon.media import SAMPLE_RATE
+from runner.daemon.recognizer import ModelError, Recognition
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +26,9 @@ WINDOW_MARGIN = 10.0
 """Segments ending this close to a window's end are transcribed again by the next window."""
 
 
-class ModelError(Exception):
-    """A model could not be loaded; the message names it and says why."""
-
-
-@dataclass
-class Recognition:
-    """A transcription under way: the detected language and its probability, and a lazy
-    iterator of segments (each computed when asked for; times in seconds from the audio's start)."""
-
-    language: str
-    language_probability: float
-    segments: Iterator[Segment]
-
-
 class Engine:
-    """Loads faster-whisper models on first use and keeps the most recent few warm.
+    """The production ``Recognizer``: loads faster-whisper models on first use and keeps the most
+    recent few warm.
 
     Models are identified by the name or directory given in the job's options or the settings.
     """

@@ -1,0 +1,54 @@
+"""What a runner needs from a speech recognizer: the ``Recognizer`` protocol and its ``Recognition``.
+
+``runner.daemon.transcribe.Engine`` (faster-whisper) is the production recognizer; ``Runner`` and
+``perform_job`` take any object with these two methods, and import nothing of the speech stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from runner.core.options import JobOptions
+from runner.core.transcript import Segment
+
+
+class ModelError(Exception):
+    """A model could not be loaded; the message names it and says why."""
+
+
+@dataclass
+class Recognition:
+    """A transcription under way: the detected language and its probability, and a lazy
+    iterator of segments (each computed when asked for; times in seconds from the audio's start)."""
+
+    language: str
+    language_probability: float
+    segments: Iterator[Segment]
+
+
+class Recognizer(Protocol):
+    """Turns 16 kHz mono audio into segments, lazily, so that a runner can checkpoint, stop or
+    notice a cancellation between two segments."""
+
+    def model(self, name: str | None = None) -> object:
+        """Load the model ``name`` (default: the configured one) now, so the first job does not wait.
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+        ...
+
+    def recognise(self, samples: np.ndarray, options: JobOptions, start: float = 0.0,
+                  language: str | None = None) -> Recognition:
+        """Start transcribing ``samples`` (16 kHz mono float32) from ``start`` seconds, in
+        ``language`` if given (else the job's option, else detected). Segments come out in order,
+        each when the iterator is advanced, with times in seconds from the audio's start.
+
+        Raises:
+            ModelError: the job's model cannot be loaded.
+        """
+        ...
