@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+from runner.core.errors import SpoolscribeError
 from runner.core.options import JobOptions
 from runner.core.settings import Settings
 from runner.core.transcript import Segment, Word
@@ -26,7 +27,7 @@ WINDOW_MARGIN = 10.0
 """Segments ending this close to a window's end are transcribed again by the next window."""
 
 
-class ModelError(Exception):
+class ModelError(SpoolscribeError):
     """A model could not be loaded; the message names it and says why."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import tomllib
 
+from runner.core.errors import SpoolscribeError
 from runner.core.options import SPEAKER_COUNTS, JobOptions, OptionsError
 
 SETTINGS_FILE = ".spoolscribe.toml"
@@ -35,7 +36,7 @@ KEYS: tuple[str, ...] = (*_TEXT_KEYS, "formats", *_BOOL_KEYS, *SPEAKER_COUNTS)
 """The keys a folder settings file may hold."""
 
 
-class FolderSettingsError(ValueError):
+class FolderSettingsError(SpoolscribeError, ValueError):
     """A folder settings file that cannot be used; ``path`` is the file, the message says why."""
 
     def __init__(self, path: Path, reason: str) -> None:
