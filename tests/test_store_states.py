@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import DATA
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from conftest import DATA
 from runner.core.errors import JobNotFound, JobStateError, SpoolscribeError
 from runner.core.options import JobOptions
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
