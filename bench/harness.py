@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from runner.cli.app import App  # noqa: E402
 from runner.core.options import JobOptions  # noqa: E402
 from runner.core.settings import Settings  # noqa: E402
+from runner.core.states import ENDED
 from runner.jobs.submit import submit_path  # noqa: E402
 
 
@@ -95,7 +96,7 @@ class Deployment:
     def wait_finished(self, ids: Iterable[str], timeout: float) -> None:
         """Wait until every job in ``ids`` has ended (raises TimeoutError)."""
         ids = list(ids)
-        wait_until(lambda: all(self.app.store.get(i).status in ("succeeded", "failed", "cancelled") for i in ids),
+        wait_until(lambda: all(self.app.store.get(i).status in ENDED for i in ids),
                    timeout, 0.02)
 
 

@@ -21,7 +21,7 @@ from conftest import unit_exec, wait_for
 
 from runner.core.db import alembic_config, make_engine, schema_revisions
 from runner.core.options import JobOptions
-from runner.core.schema import JobStatus
+from runner.core.states import JobStatus
 from runner.jobs.submit import submit_path
 
 pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from runner.core.options import JobOptions
-from runner.core.schema import JobStatus
 from runner.core.settings import Settings
+from runner.core.states import JobStatus
 from runner.core.store import utcnow
 from runner.jobs.submit import submit_path
 from webui import create_app

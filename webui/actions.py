@@ -10,26 +10,26 @@ from contextlib import contextmanager
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
-from runner.core.schema import Job, JobStatus
-from runner.core.store import JobStateError
+from runner.core.errors import JobNotFound, JobStateError
+from runner.core.schema import Job
+from runner.core.states import JobStatus
 from runner.jobs import actions as jobactions
 from webui.services import Services
 
 JOB_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, as the spool names jobs
 
 
-STATUSES = tuple(status.value for status in JobStatus)
-
-
-def listing_filter(args: MultiDict) -> tuple[str | None, str | None]:
+def listing_filter(args: MultiDict) -> tuple[JobStatus | None, str | None]:
     """``(status, before)`` from a query string's ``status`` and ``before`` (None when absent).
 
     Raises:
         werkzeug.exceptions.BadRequest: an unknown status, or ``before`` is not a job id (400).
     """
-    status = args.get("status", "") or None
-    if status and status not in STATUSES:
-        raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    given = args.get("status", "")
+    try:
+        status = JobStatus(given) if given else None
+    except ValueError:
+        raise BadRequest(f"unknown status {given!r}; use one of {', '.join(JobStatus)}") from None
     before = args.get("before", "").strip().upper() or None
     if before and not JOB_ID.match(before):
         raise BadRequest("before must be a job id (26 characters)")
@@ -42,10 +42,10 @@ def _missing(job_id: str) -> NotFound:
 
 @contextmanager
 def _as_http(job_id: str) -> Iterator[None]:
-    """Turn the store's KeyError into 404 and JobStateError into 409."""
+    """Turn the store's JobNotFound into 404 and JobStateError into 409."""
     try:
         yield
-    except KeyError:
+    except JobNotFound:
         raise _missing(job_id) from None
     except JobStateError as exc:
         raise Conflict(str(exc)) from None

@@ -13,14 +13,14 @@ from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
-from runner.core.schema import JobStatus
+from runner.core.states import ACTIVE, JobStatus
 from runner.core.store import utcnow
 from runner.jobs.files import media_file
 from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
 from runner.jobs.view import job_to_dict
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.jobfiles import output_file
-from webui.present import ACTIVE, summarize
+from webui.present import summarize
 from webui.services import services
 from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
@@ -142,7 +142,7 @@ def health() -> Response | tuple[Response, int]:
         log.warning("web: health check: database unreachable (%s)", reason)
         return jsonify(error=f"database unreachable: {reason}"), 503
     return jsonify(status="ok", database="ok", queue_depth=summary.queue_depth,
-                   running=summary.counts[JobStatus.RUNNING.value], runners_alive=len(summary.alive),
+                   running=summary.counts[JobStatus.RUNNING], runners_alive=len(summary.alive),
                    runners=[runner.to_dict() for runner in summary.runners], disk_low=summary.disk_warning is not None,
                    disk=[space.to_dict() for space in summary.disk],
                    warnings=[f"runners claim no job: {summary.disk_warning}"] if summary.disk_warning else [])

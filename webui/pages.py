@@ -17,12 +17,12 @@ from flask import (
 )
 
 from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
-from runner.core.schema import Job, JobStatus
+from runner.core.schema import Job
+from runner.core.states import ACTIVE, JobStatus
 from runner.core.store import utcnow
 from runner.jobs.files import media_file
 from runner.jobs.webhooks import job_webhooks
 from webui.actions import (
-    STATUSES,
     cancel_job,
     delete_job,
     find_job,
@@ -30,7 +30,6 @@ from webui.actions import (
     retry_job,
 )
 from webui.jobfiles import output_file, transcript_lines
-from webui.present import ACTIVE
 from webui.services import services
 from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
@@ -53,7 +52,7 @@ def _listing() -> dict:
 @bp.get("/")
 def jobs() -> str:
     """Jobs newest first, filterable by status, 50 a page; running jobs' progress updates live."""
-    return render_template("jobs.html", statuses=STATUSES, **_listing())
+    return render_template("jobs.html", statuses=list(JobStatus), **_listing())
 
 
 @bp.get("/live/jobs")
@@ -116,7 +115,7 @@ def live_job(job_id: str) -> Response:
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str) -> Response:
     """Cancel, then back to the job page."""
-    was_running = find_job(services(), job_id).status == JobStatus.RUNNING.value
+    was_running = find_job(services(), job_id).status == JobStatus.RUNNING
     job = cancel_job(services(), job_id)
     flash("Cancelled; the runner stops at its next segment and keeps the transcript so far." if was_running
           else "Cancelled.")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from runner.core.diskguard import FreeSpace, measure, shortage
-from runner.core.schema import Job, JobStatus
+from runner.core.schema import Job
 from runner.core.settings import Settings
+from runner.core.states import JobStatus
 from runner.core.store import JobStore
 
-ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 STALE_HEARTBEATS = 3  # a runner silent for this many heartbeat intervals counts as gone
 MIN_STALE_SECONDS = 10.0
 
@@ -37,7 +37,7 @@ class Summary:
     """The line at the top of every page: jobs per status, the runners' health, and the free disk
     space (``disk_warning``: why runners claim no job, or None)."""
 
-    counts: dict[str, int]
+    counts: dict[JobStatus, int]
     runners: list[RunnerHealth]
     disk: tuple[FreeSpace, ...] = ()
     disk_warning: str | None = None
@@ -45,7 +45,7 @@ class Summary:
     @property
     def queue_depth(self) -> int:
         """Jobs waiting for a runner."""
-        return self.counts.get(JobStatus.QUEUED.value, 0)
+        return self.counts.get(JobStatus.QUEUED, 0)
 
     @property
     def alive(self) -> list[RunnerHealth]:
@@ -75,7 +75,7 @@ def summarize(store: JobStore, settings: Settings, now: datetime) -> Summary:
 
 def eta_seconds(job: Job, now: datetime) -> float | None:
     """Seconds until a running job is done at its speed so far, or None when it cannot be told."""
-    if job.status != JobStatus.RUNNING.value or not job.duration or not job.started_at:
+    if job.status != JobStatus.RUNNING or not job.duration or not job.started_at:
         return None
     elapsed = (now - job.started_at).total_seconds()
     if job.processed_seconds <= 0 or elapsed <= 0:

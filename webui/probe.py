@@ -13,11 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runner.core.errors import SpoolscribeError
+
 PROBE_TIMEOUT = 60.0  # seconds
 REFUSED = 3  # runner.daemon.probe's exit status for a file that is not usable media
 
 
-class MediaRefused(Exception):
+class MediaRefused(SpoolscribeError):
     """The upload has no decodable audio; the message says why, for the person who sent it."""
 
 

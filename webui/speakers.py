@@ -10,13 +10,13 @@ from werkzeug.exceptions import BadRequest, Conflict
 
 from runner.core.schema import Job
 from runner.core.settings import Settings
+from runner.core.states import ACTIVE
 from runner.core.transcript import read_transcript
 from runner.output.formats import RENDERERS
 from runner.output.relabel import rename_speakers
 from runner.output.speakers import speakers_of
 from webui.actions import find_job
 from webui.jobfiles import output_file
-from webui.present import ACTIVE
 from webui.services import Services
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from runner.core.db import SchemaMismatch, open_database
-from runner.core.options import OptionsError
+from runner.core.db import open_database
+from runner.core.errors import SpoolscribeError
 from runner.core.settings import Settings, SettingsError
 from runner.core.spool import Spool
 from runner.core.store import JobStore
@@ -56,13 +56,14 @@ def settings_for(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 def fails_cleanly(command: Callable) -> Callable:
-    """Turn the errors a person can act on into one-line messages and exit code 1."""
+    """Turn the errors a person can act on (``SpoolscribeError`` and ``OSError``) into one-line
+    messages and exit code 1."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (SchemaMismatch, OptionsError, SettingsError, OSError) as exc:
+        except (SpoolscribeError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 import click
 
 from runner.cli.app import App, fails_cleanly, pass_app
-from runner.core.schema import Job, JobStatus
-from runner.core.store import JobStateError, utcnow
+from runner.core.errors import JobNotFound, JobStateError
+from runner.core.schema import Job
+from runner.core.states import ENDED, JobStatus
+from runner.core.store import utcnow
 from runner.jobs.actions import cancel_job, delete_job, retry_job
 from runner.jobs.retention import lifetime, sweep
 from runner.jobs.view import job_to_dict
@@ -46,7 +48,7 @@ def _day(moment: datetime | None) -> str:
 
 def files_go(job: Job, app: App) -> str:
     """When the job's files go, in a few words (``media 2026-12-06 10:00``, ``media deleted``, ``kept``, ``–``)."""
-    if job.status not in (s.value for s in JobStatus if s.finished):
+    if job.status not in ENDED:
         return "–"
     life = lifetime(job, app.settings)
     parts = [f"media {_day(life.media_until)}" if life.media_until else "",
@@ -55,7 +57,7 @@ def files_go(job: Job, app: App) -> str:
     return ", ".join(part for part in parts if part) or "kept"
 
 
-def _listed(app: App, status: str | None, since: timedelta | None, limit: int) -> Iterator[Job]:
+def _listed(app: App, status: JobStatus | None, since: timedelta | None, limit: int) -> Iterator[Job]:
     """Jobs newest first, paging through the store; stops at ``limit`` (0: none) or at the first
     job submitted before ``since`` ago."""
     cutoff = utcnow() - since if since else None
@@ -81,7 +83,7 @@ def _listed(app: App, status: str | None, since: timedelta | None, limit: int) -
 @fails_cleanly
 def jobs(app: App, status: str | None, since: timedelta | None, limit: int, as_json: bool) -> None:
     """List jobs, newest first: id, status, submitted, audio duration, when the files go, file name."""
-    found = list(_listed(app, status, since, limit))
+    found = list(_listed(app, JobStatus(status) if status else None, since, limit))
     if as_json:
         click.echo(json.dumps([job_to_dict(job) for job in found], ensure_ascii=False, indent=2))
         return
@@ -97,10 +99,7 @@ def _each(app: App, job_ids: tuple[str, ...], act: Callable[[str], Job], said: C
     for given in job_ids:
         try:
             job = act(given.strip().upper())
-        except KeyError:
-            click.echo(f"error: no job with id {given}", err=True)
-            refused += 1
-        except JobStateError as exc:
+        except (JobNotFound, JobStateError) as exc:
             click.echo(f"error: {exc}", err=True)
             refused += 1
         else:

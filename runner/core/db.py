@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from runner.core.errors import SpoolscribeError
 from runner.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 
 
-class SchemaMismatch(RuntimeError):
+class SchemaMismatch(SpoolscribeError):
     """The database's schema revision is one this code does not know (it is newer than the code),
     or an older one while ``Settings.auto_migrate`` is off."""
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.core.errors import SpoolscribeError
+
 # The language codes Whisper knows (faster_whisper.tokenizer._LANGUAGE_CODES, 100 codes). Kept here
 # so that the web tier can validate and list them without importing faster-whisper.
 LANGUAGES: tuple[str, ...] = (
@@ -29,7 +31,7 @@ MAX_SPEAKERS = 100
 SPEAKER_COUNTS: tuple[str, ...] = ("num_speakers", "min_speakers", "max_speakers")
 
 
-class OptionsError(ValueError):
+class OptionsError(SpoolscribeError, ValueError):
     """An option value that cannot be used; the message says which and why."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -24,24 +25,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from runner.core.states import JobStatus
+
 
 class Base(DeclarativeBase):
     """Declarative base of every spoolscribe table."""
 
 
-class JobStatus(str, enum.Enum):
-    """Where a job is in its life: queued -> running -> succeeded | failed | cancelled."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        """True for the three end states."""
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+def _status_column() -> Enum:
+    """A ``JobStatus`` column: its value stored as ``VARCHAR(16)`` (no native enum, no CHECK, as the
+    migrations made it), read back as the member; an unknown value raises ``LookupError``."""
+    return Enum(JobStatus, native_enum=False, create_constraint=False, length=16, validate_strings=True,
+                values_callable=lambda statuses: [status.value for status in statuses])
 
 
 class JobSource(str, enum.Enum):
@@ -60,7 +55,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     """A ULID: 26 characters, sorts by creation time."""
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    status: Mapped[JobStatus] = mapped_column(_status_column(), default=JobStatus.QUEUED)
     source: Mapped[str] = mapped_column(String(16))
     original_name: Mapped[str] = mapped_column(Text)
     """The file name exactly as given (any unicode); used for display and output names only."""
@@ -175,8 +170,8 @@ class JobEnding(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[str] = mapped_column(String(26))
-    status: Mapped[str] = mapped_column(String(16))
-    """The ``JobStatus`` value the job ended with."""
+    status: Mapped[JobStatus] = mapped_column(_status_column())
+    """The status the job ended with."""
     finished_at: Mapped[datetime] = mapped_column()
     """The job's ``finished_at`` of this ending (a retried job ends again at another time)."""
     audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)

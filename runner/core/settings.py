@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.core.errors import SpoolscribeError
+
 ENV_PREFIX = "SPOOLSCRIBE_"
 
 
-class SettingsError(ValueError):
+class SettingsError(SpoolscribeError, ValueError):
     """A configuration value that cannot be used; the message names the variable and the value."""
 
 

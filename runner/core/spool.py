@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from ulid import ULID
 
+from runner.core.errors import SpoolscribeError
 from runner.core.fsutil import atomic_file, atomic_write, copy_stream, link_or_copy
 from runner.core.options import JobOptions, OptionsError
 from runner.core.schema import JobSource
@@ -45,7 +46,7 @@ def _job_ids(directory: Path) -> list[str]:
     return sorted(name[:-5] for name in names)
 
 
-class JobFileError(ValueError):
+class JobFileError(SpoolscribeError, ValueError):
     """A job file that must not be processed; the message says what is wrong with it."""
 
 

@@ -1,15 +1,17 @@
 """The job store: every state change of a job, as short transactions on the database.
 
-Each change of state is one conditional UPDATE whose row count is checked (huey's and rq's rule),
-so two runners can never both claim a job, and a runner whose job was cancelled or taken back
-learns it at its next write. Objects returned are detached snapshots.
+Every write to the ``jobs`` table is a method here. Each change of state is one conditional
+UPDATE whose row count is checked (huey's and rq's rule), so two runners can never both claim a
+job, and a runner whose job was cancelled or taken back learns it at its next write; what goes
+with a change (a retried job's checkpoint) is written in the same transaction. Objects returned
+are detached snapshots.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,19 +20,15 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from runner.core.db import retry_when_busy, write_engine
-from runner.core.schema import Job, JobStatus, RunnerRecord, SegmentRecord
+from runner.core.errors import JobNotFound, JobStateError
+from runner.core.schema import Job, RunnerRecord, SegmentRecord
 from runner.core.spool import JobFile
-
-FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
 
 
 def utcnow() -> datetime:
     """Now as a naive UTC datetime (how every time is stored)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-class JobStateError(Exception):
-    """A change that the job's current state does not allow (e.g. retrying a running job)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class SegmentRow:
 def transcript_complete(job: Job) -> bool:
     """True when a job's checkpoint holds its whole transcript: it was transcribed to the end of its
     audio (``processed_seconds`` reached ``duration``), whatever happened after (writing the outputs)."""
-    return bool(job.duration) and job.status == JobStatus.FAILED.value and \
+    return bool(job.duration) and job.status == JobStatus.FAILED and \
         (job.processed_seconds or 0.0) >= (job.duration or 0.0)
 
 
@@ -66,7 +64,7 @@ class JobStore:
         with self._read() as session:
             return session.get(Job, job_id)
 
-    def list(self, status: str | None = None, limit: int = 50, before: str | None = None) -> list[Job]:
+    def list(self, status: JobStatus | None = None, limit: int = 50, before: str | None = None) -> list[Job]:
         """Jobs newest first; optionally of one status and with ids below ``before`` (paging)."""
         query = select(Job).order_by(Job.id.desc()).limit(limit)
         if status:
@@ -76,11 +74,11 @@ class JobStore:
         with self._read() as session:
             return list(session.scalars(query))
 
-    def counts(self) -> dict[str, int]:
-        """Number of jobs in each status (every status present, zero when none)."""
+    def counts(self) -> dict[JobStatus, int]:
+        """Number of jobs in each status (every status present in life order, zero when none)."""
         with self._read() as session:
             rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-        counts = {status.value: 0 for status in JobStatus}
+        counts = dict.fromkeys(JobStatus, 0)
         counts.update({status: count for status, count in rows})
         return counts
 
@@ -93,14 +91,14 @@ class JobStore:
     def expired_leases(self, now: datetime, held_by: str | None = None) -> list[Job]:
         """Running jobs whose lease ended before ``now``, and those held by runner ``held_by``
         (a runner starting under a name finds that name's earlier jobs abandoned)."""
-        query = select(Job).where(Job.status == JobStatus.RUNNING.value,
+        query = select(Job).where(Job.status == JobStatus.RUNNING,
                                   or_(Job.lease_expires_at < now, Job.runner == held_by))
         with self._read() as session:
             return list(session.scalars(query))
 
     def queued_before(self, cutoff: datetime) -> list[Job]:
         """Queued jobs created before ``cutoff``, oldest first."""
-        query = select(Job).where(Job.status == JobStatus.QUEUED.value, Job.created_at < cutoff).order_by(Job.id)
+        query = select(Job).where(Job.status == JobStatus.QUEUED, Job.created_at < cutoff).order_by(Job.id)
         with self._read() as session:
             return list(session.scalars(query))
 
@@ -116,7 +114,7 @@ class JobStore:
         """Record a new queued job from its job file (and the URL of its completion webhook); return it."""
         job = Job(
             id=job_file.id,
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             source=job_file.source,
             original_name=job_file.original_name,
             media_path=job_file.media,
@@ -140,8 +138,8 @@ class JobStore:
         """Mark a queued job running for ``runner`` with a lease; False if it is not queued."""
         now = utcnow()
         return self._update(
-            (Job.id == job_id, Job.status == JobStatus.QUEUED.value),
-            status=JobStatus.RUNNING.value,
+            (Job.id == job_id, Job.status == JobStatus.QUEUED),
+            status=JobStatus.RUNNING,
             runner=runner,
             attempts=Job.attempts + 1,
             started_at=now,
@@ -152,7 +150,7 @@ class JobStore:
         )
 
     def _owned(self, job_id: str, runner: str) -> tuple[Any, ...]:
-        return (Job.id == job_id, Job.status == JobStatus.RUNNING.value, Job.runner == runner)
+        return (Job.id == job_id, Job.status == JobStatus.RUNNING, Job.runner == runner)
 
     def extend_lease(self, job_id: str, runner: str, lease_seconds: float) -> bool:
         """Push the lease of ``runner``'s running job to now + ``lease_seconds``; False if not held."""
@@ -181,7 +179,7 @@ class JobStore:
         """End a job ``runner`` holds with ``status`` (and fields such as error, warnings, outputs)."""
         return self._update(
             self._owned(job_id, runner),
-            status=status.value,
+            status=status,
             finished_at=utcnow(),
             lease_expires_at=None,
             stage=None,
@@ -190,7 +188,7 @@ class JobStore:
 
     def release(self, job_id: str, runner: str) -> bool:
         """Hand a job ``runner`` holds back to the queue, keeping its checkpoint and attempts."""
-        return self._update(self._owned(job_id, runner), status=JobStatus.QUEUED.value,
+        return self._update(self._owned(job_id, runner), status=JobStatus.QUEUED,
                             lease_expires_at=None, stage=None)
 
     def end_abandoned(self, job_id: str, runner: str | None, lease_expires_at: datetime | None,
@@ -200,11 +198,11 @@ class JobStore:
         Conditional on the job still being running under the same runner and lease, so a late
         heartbeat and two reapers cannot both act on it.
         """
-        where = (Job.id == job_id, Job.status == JobStatus.RUNNING.value, Job.runner == runner,
+        where = (Job.id == job_id, Job.status == JobStatus.RUNNING, Job.runner == runner,
                  Job.lease_expires_at == lease_expires_at)
         if error is None:
-            return self._update(where, status=JobStatus.QUEUED.value, lease_expires_at=None, stage=None)
-        return self._update(where, status=JobStatus.FAILED.value, lease_expires_at=None, stage=None,
+            return self._update(where, status=JobStatus.QUEUED, lease_expires_at=None, stage=None)
+        return self._update(where, status=JobStatus.FAILED, lease_expires_at=None, stage=None,
                             error=error, finished_at=utcnow())
 
     def reject(self, job_id: str, error: str) -> bool:
@@ -215,13 +213,7 @@ class JobStore:
 
     def finished_while_running(self, job_id: str, **fields: Any) -> bool:
         """Update fields of a job that ended while its runner still worked (a cancelled job's outputs)."""
-        return self._update((Job.id == job_id, Job.status.in_(FINISHED)), **fields)
-
-    @retry_when_busy
-    def clear_segments(self, job_id: str) -> None:
-        """Forget a job's persisted segments (before it is transcribed again from the start)."""
-        with self._write.begin() as session:
-            session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
+        return self._update((Job.id == job_id, Job.status.in_(ENDED)), **fields)
 
     @retry_when_busy
     def heartbeat(self, name: str, state: str, job_id: str | None, started_at: datetime) -> None:
@@ -243,63 +235,65 @@ class JobStore:
         """Cancel a queued or running job (a runner stops it at its next segment).
 
         Raises:
-            KeyError: no such job.
+            JobNotFound: no such job.
             JobStateError: the job has already ended.
         """
-        active = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
         changed = self._update(
-            (Job.id == job_id, Job.status.in_(active)),
-            status=JobStatus.CANCELLED.value,
+            (Job.id == job_id, Job.status.in_(ACTIVE)),
+            status=JobStatus.CANCELLED,
             finished_at=utcnow(),
             lease_expires_at=None,
             error="cancelled by request",
         )
         return self._after_change(job_id, changed, "only a queued or running job can be cancelled")
 
+    @retry_when_busy
     def requeue(self, job_id: str) -> Job:
         """Put a failed or cancelled job back in the queue (the caller re-delivers it): from the start,
         or, when its checkpoint holds the whole transcript (it failed while writing the outputs), with
-        that transcript kept so that the runner only renders it again.
+        that transcript kept so that the runner only renders it again. The state and the checkpoint
+        change in one transaction, so either both change or neither does.
 
         Raises:
-            KeyError: no such job.
+            JobNotFound: no such job.
             JobStateError: the job is not failed or cancelled, or retention has deleted its media.
+            sqlalchemy.exc.SQLAlchemyError: the database refused the change (the job is unchanged).
         """
+        retryable = (Job.id == job_id, Job.status.in_(RETRYABLE), Job.media_removed_at.is_(None))
         current = self.get(job_id)
         transcribed = current is not None and transcript_complete(current)
-        changed = self._update(
-            (Job.id == job_id, Job.status.in_((JobStatus.FAILED.value, JobStatus.CANCELLED.value)),
-             Job.media_removed_at.is_(None)),
-            status=JobStatus.QUEUED.value,
-            error=None,
-            warnings=[],
-            outputs=[],
-            progress=current.progress if transcribed and current else 0.0,
-            processed_seconds=current.processed_seconds if transcribed and current else 0.0,
-            stage=None,
-            started_at=None,
-            finished_at=None,
-            attempts=0,
-        )
-        job = self._after_change(job_id, changed, "only a failed or cancelled job can be retried")
-        if not transcribed:
-            self.clear_segments(job_id)
-        return job
+        kept = {"progress": current.progress, "processed_seconds": current.processed_seconds} \
+            if transcribed and current is not None else {"progress": 0.0, "processed_seconds": 0.0}
+        with self._write.begin() as session:
+            changed = session.execute(update(Job).where(*retryable).values(
+                status=JobStatus.QUEUED, error=None, warnings=[], outputs=[], stage=None, started_at=None,
+                finished_at=None, attempts=0, **kept)).rowcount == 1
+            if changed and not transcribed:
+                session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
+        return self._after_change(job_id, changed, "only a failed or cancelled job can be retried")
+
+    def mark_media_removed(self, job_id: str, statuses: frozenset[JobStatus], ended_before: datetime,
+                           now: datetime) -> bool:
+        """Record at ``now`` that the job's media is removed, if it is still in one of ``statuses``,
+        ended before ``ended_before`` and its media not yet marked; from then on no retry can queue
+        it, so the file may go. False (nothing written) otherwise."""
+        return self._update((Job.id == job_id, Job.status.in_(statuses), Job.finished_at < ended_before,
+                             Job.media_removed_at.is_(None)), media_removed_at=now)
 
     @retry_when_busy
-    def delete(self, job_id: str, allowed: Iterable[str] = FINISHED, ended_before: datetime | None = None) -> Job:
-        """Delete a job's row (and its segments and webhook deliveries) if its status is in ``allowed``
-        and, given ``ended_before``, it ended before then; return the old row.
+    def delete(self, job_id: str, ended_before: datetime | None = None) -> Job:
+        """Delete an ended job's row (and its segments and webhook deliveries) if, given
+        ``ended_before``, it ended before then; return the old row.
 
         Raises:
-            KeyError: no such job.
+            JobNotFound: no such job.
             JobStateError: the job is queued or running (cancel it first), or ended since ``ended_before``.
         """
         with self._write.begin() as session:
             job = session.get(Job, job_id)
             if job is None:
-                raise KeyError(job_id)
-            if job.status not in tuple(allowed):
+                raise JobNotFound(job_id)
+            if job.status not in ENDED:
                 raise JobStateError(f"job {job_id} is {job.status}; cancel it before deleting it")
             if ended_before is not None and (job.finished_at is None or job.finished_at >= ended_before):
                 raise JobStateError(f"job {job_id} ended at {job.finished_at}, not before {ended_before}")
@@ -317,7 +311,7 @@ class JobStore:
     def _after_change(self, job_id: str, changed: bool, refusal: str) -> Job:
         job = self.get(job_id)
         if job is None:
-            raise KeyError(job_id)
+            raise JobNotFound(job_id)
         if not changed:
             raise JobStateError(f"job {job_id} is {job.status}: {refusal}")
         return job

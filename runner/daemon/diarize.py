@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from runner.core.errors import SpoolscribeError
 from runner.core.options import SPEAKER_COUNTS, JobOptions
 from runner.core.settings import Settings
 from runner.core.transcript import Transcript, Turn
@@ -33,7 +34,7 @@ MIN_SECONDS = 2.0
 CONFIG_FILE = "config.yaml"
 
 
-class DiarizationError(Exception):
+class DiarizationError(SpoolscribeError):
     """Speakers could not be diarized; the message is the job's warning, naming the reason."""
 
 

@@ -18,9 +18,9 @@ from types import FrameType
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from runner.core.schema import JobStatus
 from runner.core.settings import Settings
 from runner.core.spool import JobFileError, Spool
+from runner.core.states import ENDED, JobStatus
 from runner.core.store import JobStore, utcnow
 from runner.daemon.diarize import Diarizer
 from runner.daemon.perform import WorkContext, perform_job
@@ -90,7 +90,7 @@ class Runner:
             finally:
                 self.current = None
             self._upkeep.job_ended(job.id)
-            if outcome in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value):
+            if outcome in ENDED:
                 self.spool.finish(job.id)
             self._beat("idle")
             return True
@@ -111,7 +111,7 @@ class Runner:
         if existing is None:  # a job file delivered without its row: the file is the truth
             self.store.add(job)
             return self.store.claim(job.id, self.name, self.settings.lease_seconds)
-        if existing.status != JobStatus.QUEUED.value:  # cancelled (or ended) while pending
+        if existing.status != JobStatus.QUEUED:  # cancelled (or ended) while pending
             self.spool.finish(job.id)
         return False
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from runner.core.errors import SpoolscribeError
+
 SAMPLE_RATE = 16_000  # Hz, what Whisper and pyannote expect
 TRUNCATION_TOLERANCE = 1.0  # seconds of declared audio that may be missing before we warn
 
 
-class MediaError(Exception):
+class MediaError(SpoolscribeError):
     """The file cannot be transcribed; the message says why in words a person can act on."""
 
 

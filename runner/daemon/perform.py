@@ -20,9 +20,10 @@ from tenacity import (
     wait_exponential,
 )
 
-from runner.core.schema import JobStatus, SegmentRecord
+from runner.core.schema import SegmentRecord
 from runner.core.settings import Settings
 from runner.core.spool import JobFile, Spool
+from runner.core.states import JobStatus
 from runner.core.store import JobStore, SegmentRow
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer

@@ -11,9 +11,9 @@ import logging
 import time
 from datetime import timedelta
 
-from runner.core.schema import JobStatus
 from runner.core.settings import Settings
 from runner.core.spool import Spool
+from runner.core.states import ENDED
 from runner.core.store import JobStore, utcnow
 from runner.jobs.submit import job_file_of
 from runner.output.inbox import write_error_file
@@ -66,6 +66,6 @@ def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPA
             repaired.append(job.id)
     for job_id in spool.claimed():
         job = store.get(job_id)
-        if job is not None and JobStatus(job.status).finished:
+        if job is not None and job.status in ENDED:
             spool.finish(job_id)
     return repaired

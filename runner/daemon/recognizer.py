@@ -12,11 +12,12 @@ from typing import Protocol
 
 import numpy as np
 
+from runner.core.errors import SpoolscribeError
 from runner.core.options import JobOptions
 from runner.core.transcript import Segment
 
 
-class ModelError(Exception):
+class ModelError(SpoolscribeError):
     """A model could not be loaded; the message names it and says why."""
 
 

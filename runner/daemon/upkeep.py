@@ -12,7 +12,7 @@ from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.store import JobStore
 from runner.daemon.webhook_sender import Dispatcher
-from runner.jobs.endings import record_ending, record_missed_endings
+from runner.jobs.endings import Endings
 from runner.jobs.retention import sweep
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class Upkeep:
     def __init__(self, settings: Settings, store: JobStore, spool: Spool, runner: str) -> None:
         self.settings, self.store, self.spool, self.runner = settings, store, spool, runner
         self.guard = DiskGuard(settings, runner)
+        self.endings = Endings(store.engine, settings)
         self.dispatcher = Dispatcher(settings, store.engine, runner)
         self._last_sweep: float | None = None
 
@@ -53,7 +54,7 @@ class Upkeep:
         webhooks now."""
         for job_id in job_ids:
             try:
-                if record_ending(self.store.engine, self.settings, job_id) is not None:
+                if self.endings.record(job_id) is not None:
                     self.dispatcher.wake()
             except Exception:
                 log.exception("runner %s: job %s: could not record its ending", self.runner, job_id)
@@ -61,7 +62,7 @@ class Upkeep:
     def tick(self) -> None:
         """The periodic pass: record missed endings; sweep by the retention settings when due."""
         try:
-            if record_missed_endings(self.store.engine, self.settings):
+            if self.endings.record_missed():
                 self.dispatcher.wake()
             due = self._last_sweep is None or time.monotonic() - self._last_sweep >= self.settings.retention_interval
             if due:

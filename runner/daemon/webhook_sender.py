@@ -15,14 +15,13 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from runner.core.db import retry_when_busy, write_engine
 from runner.core.schema import WebhookAttempt, WebhookDelivery, WebhookState
 from runner.core.settings import Settings
 from runner.core.store import utcnow
 from runner.core.urls import display_url
+from runner.jobs.deliveries import Deliveries
 from runner.jobs.webhooks import EVENT, SIGNATURE_HEADER, backoff, signature
 
 log = logging.getLogger(__name__)
@@ -69,12 +68,13 @@ def _reason(reason: object, timeout: float) -> str:
 class Dispatcher:
     """Sends due webhook deliveries from a thread of its own in a runner process.
 
-    Any number of runners may dispatch at once: a delivery is claimed by a conditional UPDATE of its
-    ``next_attempt_at`` (the attempt's lease), so one attempt is made at a time.
+    Any number of runners may dispatch at once: a delivery is claimed for the length of one attempt
+    (``runner.jobs.deliveries``), so one attempt is made at a time.
     """
 
     def __init__(self, settings: Settings, engine: Engine, runner: str) -> None:
-        self.settings, self.engine, self.runner = settings, engine, runner
+        self.settings, self.runner = settings, runner
+        self.deliveries = Deliveries(engine)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,28 +126,15 @@ class Dispatcher:
                                               runner=self.runner))
         return True
 
-    @retry_when_busy
     def _claim(self) -> WebhookDelivery | None:
         now = utcnow()
         lease = now + timedelta(seconds=2 * self.settings.webhook_timeout + LEASE_MARGIN_SECONDS)
-        with Session(write_engine(self.engine), expire_on_commit=False) as session, session.begin():
-            due = session.scalars(select(WebhookDelivery).where(
-                WebhookDelivery.state == WebhookState.PENDING.value, WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(1)).first()
-            if due is None:
-                return None
-            claimed = session.execute(update(WebhookDelivery).where(
-                WebhookDelivery.id == due.id, WebhookDelivery.state == WebhookState.PENDING.value,
-                WebhookDelivery.next_attempt_at == due.next_attempt_at).values(next_attempt_at=lease)).rowcount
-            session.expunge(due)
-        return due if claimed == 1 else None
+        return self.deliveries.claim_due(now, lease)
 
-    @retry_when_busy
     def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt) -> None:
         """Store the attempt and the delivery's new state: delivered, due again after the backoff,
         or failed once the retry time is up. Nothing is stored for a job deleted meanwhile."""
         now = utcnow()
-        where = (WebhookDelivery.id == delivery.id, WebhookDelivery.state == WebhookState.PENDING.value)
         shown, level = display_url(delivery.url), logging.WARNING if attempt.error else logging.INFO
         if attempt.error is None:
             values: dict[str, Any] = {"state": WebhookState.DELIVERED.value, "next_attempt_at": None, "done_at": now}
@@ -161,18 +148,13 @@ class Dispatcher:
                 values = {"next_attempt_at": retry_at}
                 outcome = (f"attempt {attempt.number} failed ({attempt.error}); "
                            f"next in {(retry_at - now).total_seconds():.3g} s")
-        with Session(write_engine(self.engine)) as session, session.begin():
-            if session.get(WebhookDelivery, delivery.id) is None:
-                return  # deleted with its job
-            session.add(attempt)
-            session.execute(update(WebhookDelivery).where(*where).values(attempts=attempt.number, **values))
+        if not self.deliveries.record_attempt(attempt, **values):
+            return  # deleted with its job
         log.log(level, "runner %s: job %s: webhook to %s %s", self.runner, delivery.job_id, shown, outcome)
 
     def _until_due(self) -> float:
         """Seconds until the next pending delivery is due (at most ``POLL_SECONDS``)."""
-        with Session(self.engine) as session:
-            due = session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(
-                WebhookDelivery.state == WebhookState.PENDING.value))
+        due = self.deliveries.next_due()
         if due is None:
             return POLL_SECONDS
         return min(POLL_SECONDS, max(0.05, (due - utcnow()).total_seconds()))

@@ -37,6 +37,7 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
+from runner.core.errors import SpoolscribeError
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.store import JobStore
@@ -57,7 +58,7 @@ MAX_WAIT = 0.5
 """Longest the loop sleeps between two looks at the clock (seconds)."""
 
 
-class IngestError(RuntimeError):
+class IngestError(SpoolscribeError):
     """The daemon cannot start (another one runs on the same data root)."""
 
 

@@ -26,12 +26,13 @@ from typing import Any
 
 import tomllib
 
+from runner.core.errors import SpoolscribeError
 from runner.core.options import JobOptions, OptionsError, parse_options
 
 SETTINGS_FILE = ".spoolscribe.toml"
 MAX_SETTINGS_BYTES = 64 * 1024
 
-class FolderSettingsError(ValueError):
+class FolderSettingsError(SpoolscribeError, ValueError):
     """A folder settings file that cannot be used; ``path`` is the file, the message says why."""
 
     def __init__(self, path: Path, reason: str) -> None:

@@ -1,18 +1,20 @@
 """What a person can do to a job, from the web or the command line, under the same rules:
 cancel, retry, delete.
 
-Errors are the store's: ``KeyError`` (no such job) and ``runner.core.store.JobStateError`` (the job's
-state does not allow it), with messages that say what to do instead.
+Errors are the store's: ``runner.core.errors.JobNotFound`` (no such job) and
+``runner.core.errors.JobStateError`` (the job's state does not allow it), with messages that say
+what to do instead.
 """
 
 from __future__ import annotations
 
+from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
-from runner.core.store import JobStateError, JobStore
+from runner.core.store import JobStore
 from runner.jobs import submit
-from runner.jobs.endings import record_ending
+from runner.jobs.endings import Endings
 from runner.jobs.files import media_file, remove_job_files
 from runner.jobs.view import iso
 
@@ -23,12 +25,12 @@ def cancel_job(store: JobStore, spool: Spool, settings: Settings, job_id: str) -
     partial transcript and records the ending).
 
     Raises:
-        KeyError: no such job.
+        JobNotFound: no such job.
         JobStateError: the job has already ended.
     """
     job = submit.cancel(store, spool, job_id)
     if job.stage is None:  # it was queued (a claim sets a stage): no runner will end it
-        record_ending(store.engine, settings, job.id)
+        Endings(store.engine, settings).record(job.id)
     return job
 
 
@@ -36,12 +38,12 @@ def retry_job(store: JobStore, spool: Spool, job_id: str) -> Job:
     """Queue a failed or cancelled job again from the start, if its media is still in the spool.
 
     Raises:
-        KeyError: no such job.
+        JobNotFound: no such job.
         JobStateError: the job is not failed or cancelled, or its media is gone.
     """
     job = store.get(job_id)
     if job is None:
-        raise KeyError(job_id)
+        raise JobNotFound(job_id)
     if job.media_removed_at is not None:
         raise JobStateError(f"job {job.id} cannot be retried: its media was deleted at {iso(job.media_removed_at)} "
                             "(retention, SPOOLSCRIBE_RETENTION_*_DAYS); upload the file again")
@@ -56,7 +58,7 @@ def delete_job(store: JobStore, spool: Spool, settings: Settings, job_id: str) -
     job), then its media in the spool and its output files. An inbox source stays.
 
     Raises:
-        KeyError: no such job.
+        JobNotFound: no such job.
         JobStateError: the job is queued or running: cancel it first.
     """
     deleted = store.delete(job_id)

@@ -25,8 +25,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from runner.core.diskguard import FreeSpace, human_bytes, measure
-from runner.core.schema import JobEnding, JobStatus, WebhookDelivery, WebhookState
+from runner.core.schema import JobEnding, WebhookDelivery, WebhookState
 from runner.core.settings import Settings
+from runner.core.states import ENDED, JobStatus, in_order
 from runner.core.store import JobStore, utcnow
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -57,8 +58,8 @@ class Snapshot:
     ``webhooks``: deliveries per state.
     """
 
-    jobs: dict[str, int]
-    finished: dict[str, int]
+    jobs: dict[JobStatus, int]
+    finished: dict[JobStatus, int]
     audio_seconds: float
     rtf_buckets: tuple[int, ...]
     rtf_sum: float
@@ -87,7 +88,7 @@ def snapshot(store: JobStore, settings: Settings, now: datetime | None = None) -
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
     """
     now = now or utcnow()
-    succeeded = (JobEnding.status == JobStatus.SUCCEEDED.value, JobEnding.duration > 0,
+    succeeded = (JobEnding.status == JobStatus.SUCCEEDED, JobEnding.duration > 0,
                  JobEnding.processing_seconds.is_not(None))
     within = [func.coalesce(func.sum(case((JobEnding.processing_seconds <= bound * JobEnding.duration, 1), else_=0)), 0)
               for bound in RTF_BUCKETS]
@@ -106,7 +107,7 @@ def snapshot(store: JobStore, settings: Settings, now: datetime | None = None) -
                     for r in store.runners() if r.state != "stopped")
     return Snapshot(
         jobs=store.counts(),
-        finished={status: finished.get(status, 0) for status in (s.value for s in JobStatus if s.finished)},
+        finished={status: finished.get(status, 0) for status in in_order(ENDED)},
         audio_seconds=float(audio), rtf_buckets=(*map(int, buckets), int(count)), rtf_sum=float(total),
         runners=runners, disk=disk, min_free_bytes=settings.min_free_bytes,
         webhooks={state.value: webhooks.get(state.value, 0) for state in WebhookState},

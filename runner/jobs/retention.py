@@ -20,21 +20,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from runner.core.db import retry_when_busy, write_engine
-from runner.core.schema import Job, JobStatus
+from runner.core.errors import JobNotFound, JobStateError
+from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
-from runner.core.store import FINISHED, JobStateError, JobStore, utcnow
+from runner.core.states import ENDED, JobStatus
+from runner.core.store import JobStore, utcnow
 from runner.jobs.files import remove_job_files, remove_media
 
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
-FAILED = (JobStatus.FAILED.value,)
-NOT_FAILED = (JobStatus.SUCCEEDED.value, JobStatus.CANCELLED.value)
+FAILED = frozenset({JobStatus.FAILED})
+NOT_FAILED = ENDED - FAILED
+"""The two groups of ended jobs: each group's statuses share their retention days (failed ones'
+media is kept ``retention_failed_media_days``, the others' ``retention_media_days``)."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,12 @@ class Lifetime:
     job_until: datetime | None
 
 
-def media_days(settings: Settings, status: str) -> float:
+def media_days(settings: Settings, status: JobStatus) -> float:
     """Days the media of a job that ended with ``status`` is kept (0: for ever)."""
-    return settings.retention_failed_media_days if status == JobStatus.FAILED.value else settings.retention_media_days
+    return settings.retention_failed_media_days if status in FAILED else settings.retention_media_days
 
 
-def job_days(settings: Settings, status: str) -> float:
+def job_days(settings: Settings, status: JobStatus) -> float:
     """Days the row and outputs of a job that ended with ``status`` are kept (0: for ever); never
     fewer than its media's."""
     if settings.retention_job_days <= 0:
@@ -63,7 +66,7 @@ def job_days(settings: Settings, status: str) -> float:
 
 def lifetime(job: Job, settings: Settings) -> Lifetime:
     """When ``job``'s files will go under ``settings``."""
-    if job.status not in FINISHED or job.finished_at is None:
+    if job.status not in ENDED or job.finished_at is None:
         return Lifetime(None, job.media_removed_at, None)
     media, whole = media_days(settings, job.status), job_days(settings, job.status)
     return Lifetime(job.finished_at + media * DAY if media > 0 and job.media_removed_at is None else None,
@@ -94,16 +97,16 @@ def sweep(store: JobStore, spool: Spool, settings: Settings, actor: str, *, now:
     """
     now = now or utcnow()
     if older_than is not None:
-        cutoffs = {FINISHED: now - older_than}
+        cutoffs = {ENDED: now - older_than}
     else:
         cutoffs = {statuses: now - days * DAY for statuses in (FAILED, NOT_FAILED)
-                   if (days := job_days(settings, statuses[0])) > 0}
+                   if (days := job_days(settings, min(statuses))) > 0}
     purged = [item for statuses, cutoff in cutoffs.items()
               for job in _ended_before(store, statuses, cutoff, media_kept=False)
               if (item := _delete_job(store, spool, settings, job, cutoff, dry_run, actor))]
     gone = {item.job_id for item in purged}
     for statuses in (FAILED, NOT_FAILED):
-        days = media_days(settings, statuses[0])
+        days = media_days(settings, min(statuses))
         if days <= 0:
             continue
         for job in _ended_before(store, statuses, now - days * DAY, media_kept=True):
@@ -113,7 +116,7 @@ def sweep(store: JobStore, spool: Spool, settings: Settings, actor: str, *, now:
     return purged
 
 
-def _ended_before(store: JobStore, statuses: tuple[str, ...], cutoff: datetime, media_kept: bool) -> list[Job]:
+def _ended_before(store: JobStore, statuses: frozenset[JobStatus], cutoff: datetime, media_kept: bool) -> list[Job]:
     query = select(Job).where(Job.status.in_(statuses), Job.finished_at < cutoff).order_by(Job.finished_at)
     if media_kept:
         query = query.where(Job.media_removed_at.is_(None))
@@ -128,7 +131,7 @@ def _delete_job(store: JobStore, spool: Spool, settings: Settings, job: Job, cut
         return Purged("job", job.id, job.original_name, job.finished_at, tuple(p for p in paths if p.exists()))
     try:
         deleted = store.delete(job.id, ended_before=cutoff)
-    except (KeyError, JobStateError):  # retried, or deleted by someone else, meanwhile
+    except (JobNotFound, JobStateError):  # retried, or deleted by someone else, meanwhile
         return None
     removed = remove_job_files(deleted, settings, spool, keep_inbox_results=True)
     log.info("%s: job %s deleted by retention (ended %s; %d files removed)", actor, job.id, job.finished_at,
@@ -136,23 +139,14 @@ def _delete_job(store: JobStore, spool: Spool, settings: Settings, job: Job, cut
     return Purged("job", job.id, job.original_name, job.finished_at, tuple(removed))
 
 
-def _remove_media(store: JobStore, spool: Spool, job: Job, statuses: tuple[str, ...], cutoff: datetime,
+def _remove_media(store: JobStore, spool: Spool, job: Job, statuses: frozenset[JobStatus], cutoff: datetime,
                   now: datetime, dry_run: bool, actor: str) -> Purged | None:
     path = spool.media_path(job.media_path)
     if dry_run:
         return Purged("media", job.id, job.original_name, job.finished_at, (path,) if path.exists() else ())
-    if not _mark_media_removed(store, job.id, statuses, cutoff, now):
+    if not store.mark_media_removed(job.id, statuses, cutoff, now):
         return None
     removed = remove_media(job, spool)
     log.info("%s: job %s: media removed by retention (ended %s)", actor, job.id, job.finished_at)
     return Purged("media", job.id, job.original_name, job.finished_at, (removed,) if removed else ())
 
-
-@retry_when_busy
-def _mark_media_removed(store: JobStore, job_id: str, statuses: tuple[str, ...], cutoff: datetime,
-                        now: datetime) -> bool:
-    """Record the media as removed, if the job is still ended as seen and before ``cutoff``: from then
-    on no retry can queue it, so the file may go."""
-    where = (Job.id == job_id, Job.status.in_(statuses), Job.finished_at < cutoff, Job.media_removed_at.is_(None))
-    with Session(write_engine(store.engine)) as session, session.begin():
-        return session.execute(update(Job).where(*where).values(media_removed_at=now)).rowcount == 1

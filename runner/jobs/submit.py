@@ -59,8 +59,8 @@ def retry(store: JobStore, spool: Spool, job_id: str) -> Job:
     """Queue a failed or cancelled job again from the start and re-deliver its job file.
 
     Raises:
-        KeyError: no such job.
-        runner.core.store.JobStateError: the job is not failed or cancelled.
+        runner.core.errors.JobNotFound: no such job.
+        runner.core.errors.JobStateError: the job is not failed or cancelled.
     """
     job = store.requeue(job_id)
     spool.enqueue(job_file_of(job))
@@ -72,8 +72,8 @@ def cancel(store: JobStore, spool: Spool, job_id: str) -> Job:
     at the next segment and keeps the partial transcript).
 
     Raises:
-        KeyError: no such job.
-        runner.core.store.JobStateError: the job has already ended.
+        runner.core.errors.JobNotFound: no such job.
+        runner.core.errors.JobStateError: the job has already ended.
     """
     job = store.cancel(job_id)
     spool.withdraw(job_id)

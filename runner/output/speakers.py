@@ -15,6 +15,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from runner.core.errors import SpoolscribeError
 from runner.core.transcript import Segment, Transcript, Turn, Word
 
 LABEL = "SPEAKER_{:02d}"
@@ -24,7 +25,7 @@ POINT = 1e-6
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class SpeakerNameError(ValueError):
+class SpeakerNameError(SpoolscribeError, ValueError):
     """A speaker name that cannot be used; the message says which and why."""
 
 
