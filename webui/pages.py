@@ -19,6 +19,7 @@ from flask import (
 from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
 from runner.core.schema import Job, JobStatus
 from runner.core.store import utcnow
+from runner.core.text import printable
 from runner.jobs.files import media_file
 from runner.jobs.webhooks import job_webhooks
 from webui.actions import (
@@ -78,7 +79,7 @@ def upload() -> Response:
     """The form's post without JavaScript: every file of the form becomes a job (all or none)."""
     jobs = accept_uploads(services(), one_file=False, form_csrf=True)
     for job in jobs:
-        log.info("web: job %s uploaded (%s)", job.id, job.original_name)
+        log.info("web: job %s uploaded (%s)", job.id, printable(job.original_name))
     flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {', '.join(job.original_name for job in jobs)}")
     return redirect(url_for("pages.jobs"))
 

@@ -21,6 +21,7 @@ from runner.core.schema import JobStatus
 from runner.core.settings import Settings
 from runner.core.spool import JobFileError, Spool
 from runner.core.store import JobStore, utcnow
+from runner.core.text import printable
 from runner.daemon.diarize import Diarizer
 from runner.daemon.perform import WorkContext, perform_job
 from runner.daemon.reaper import reap_abandoned, repair_spool
@@ -82,7 +83,7 @@ class Runner:
                 continue
             self.current = job.id
             self._beat("busy")
-            log.info("runner %s: job %s claimed (%s)", self.name, job.id, job.original_name)
+            log.info("runner %s: job %s claimed (%s)", self.name, job.id, printable(job.original_name))
             try:
                 outcome = perform_job(job, self._context)
             finally:

@@ -1,17 +1,19 @@
 """Sending completion webhooks from a runner: the ``Dispatcher`` thread claims due deliveries,
 POSTs them, records every attempt (``WebhookAttempt``) and schedules a retry with exponential
-backoff until ``webhook_retry_seconds`` have passed. A receiver that never answers costs that
-thread ``webhook_timeout`` seconds per attempt and never touches the runner's jobs.
+backoff until ``webhook_retry_seconds`` have passed; a delivery that can never succeed (a URL that
+does not parse, an address callbacks may not reach) fails after its one recorded attempt. A
+receiver that never answers costs that thread ``webhook_timeout`` seconds per attempt and never
+touches the runner's jobs.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import logging
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +24,8 @@ from runner.core.db import retry_when_busy, write_engine
 from runner.core.schema import WebhookAttempt, WebhookDelivery, WebhookState
 from runner.core.settings import Settings
 from runner.core.store import utcnow
-from runner.core.urls import display_url
+from runner.core.text import printable
+from runner.core.urls import Target, display_url, parse_url, refusal
 from runner.jobs.webhooks import EVENT, SIGNATURE_HEADER, backoff, signature
 
 log = logging.getLogger(__name__)
@@ -35,35 +38,69 @@ POLL_SECONDS = 5.0
 """Longest a dispatcher sleeps before looking for due deliveries (another runner's, or retries)."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer like any other non-2xx (following it would turn the POST into a GET)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+class Undeliverable(Exception):
+    """A delivery that can never succeed (its URL does not parse, or it resolves to an address it
+    may not reach): one attempt is recorded with this message and the delivery is failed at once."""
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
+def resolve(target: Target, allow_private: bool) -> str:
+    """The address to connect to for ``target``: its host resolved once (the connection goes to this
+    address, so a second answer of the name cannot switch it).
+
+    Raises:
+        Undeliverable: ``allow_private`` is false and an address the name resolves to is not public
+            (``runner.core.urls.refusal``).
+        OSError: the name does not resolve (socket.gaierror), which may pass: retried.
+    """
+    found = [info[4][0] for info in socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)]
+    if not allow_private:
+        for address in found:
+            reason = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
+            if reason is not None:
+                raise Undeliverable(f"{target.host} is {reason} ({address}); callbacks may not reach it "
+                                    "(SPOOLSCRIBE_WEBHOOK_ALLOW_PRIVATE)")
+    return found[0]
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         allow_private: bool = True) -> tuple[int | None, str | None]:
     """POST ``body`` to ``url``; return (HTTP status or None, None for a 2xx answer or what went wrong).
-    ``timeout`` (seconds) bounds the connection and each read; at most 64 KiB of the answer is read."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+
+    The URL's ``user:password@`` becomes an ``Authorization: Basic`` header and is left out of the
+    request; the host is resolved once and the connection made to that address with the URL's host
+    in the Host header (and as the TLS server name). Redirects are not followed (a POST would become
+    a GET). ``timeout`` (seconds) bounds the connection and each read; at most 64 KiB of the answer
+    is read.
+
+    Raises:
+        Undeliverable: the URL does not parse, or (``allow_private`` false) its address is not public.
+    """
     try:
-        with urllib.request.build_opener(_NoRedirect()).open(request, timeout=timeout) as response:
-            response.read(MAX_ANSWER_BYTES)
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, f"HTTP {exc.code} {exc.reason}"
-    except urllib.error.URLError as exc:
-        return None, _reason(exc.reason, timeout)
+        target = parse_url(url)
+    except ValueError as exc:
+        raise Undeliverable(str(exc)) from None
+    if target.authorization:
+        headers = {**headers, "Authorization": target.authorization}
+    kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+    connection = kind(target.host, target.port, timeout=timeout)
+    try:
+        address = resolve(target, allow_private)
+        connection._create_connection = lambda _, *args: socket.create_connection((address, target.port), *args)
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(MAX_ANSWER_BYTES)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return None, _reason(exc, timeout)
-    return status, None if 200 <= status < 300 else f"HTTP {status}"
+    finally:
+        connection.close()
+    status = response.status
+    return status, None if 200 <= status < 300 else f"HTTP {status} {response.reason}".rstrip()
 
 
-def _reason(reason: object, timeout: float) -> str:
+def _reason(reason: BaseException, timeout: float) -> str:
     if isinstance(reason, TimeoutError):
         return f"no answer within {timeout:g} s"
-    return str(reason) if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+    return f"{type(reason).__name__}: {reason}"
 
 
 class Dispatcher:
@@ -118,12 +155,16 @@ class Dispatcher:
                    "X-Spoolscribe-Event": EVENT, "X-Spoolscribe-Delivery": str(delivery.id),
                    "X-Spoolscribe-Attempt": str(number)}
         if self.settings.webhook_secret:
-            headers[SIGNATURE_HEADER] = signature(self.settings.webhook_secret, body)
-        started, clock = utcnow(), time.monotonic()
-        status, error = post(delivery.url, body, headers, self.settings.webhook_timeout)
+            headers[SIGNATURE_HEADER] = signature(self.settings.webhook_secret, body, int(time.time()))
+        started, clock, final = utcnow(), time.monotonic(), False
+        allow_private = self.settings.webhook_allow_private or delivery.url == self.settings.webhook_url.strip()
+        try:
+            status, error = post(delivery.url, body, headers, self.settings.webhook_timeout, allow_private)
+        except Undeliverable as exc:
+            status, error, final = None, f"not sent: {exc}", True
         self._record(delivery, WebhookAttempt(delivery_id=delivery.id, number=number, started_at=started,
                                               seconds=time.monotonic() - clock, http_status=status, error=error,
-                                              runner=self.runner))
+                                              runner=self.runner), final)
         return True
 
     @retry_when_busy
@@ -143,9 +184,10 @@ class Dispatcher:
         return due if claimed == 1 else None
 
     @retry_when_busy
-    def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt) -> None:
+    def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt, final: bool = False) -> None:
         """Store the attempt and the delivery's new state: delivered, due again after the backoff,
-        or failed once the retry time is up. Nothing is stored for a job deleted meanwhile."""
+        or failed once the retry time is up (or at once when ``final``: it can never succeed).
+        Nothing is stored for a job deleted meanwhile."""
         now = utcnow()
         where = (WebhookDelivery.id == delivery.id, WebhookDelivery.state == WebhookState.PENDING.value)
         shown, level = display_url(delivery.url), logging.WARNING if attempt.error else logging.INFO
@@ -154,7 +196,7 @@ class Dispatcher:
             outcome = f"delivered (HTTP {attempt.http_status}, attempt {attempt.number})"
         else:
             retry_at = now + timedelta(seconds=backoff(self.settings, attempt.number))
-            if retry_at > delivery.created_at + timedelta(seconds=self.settings.webhook_retry_seconds):
+            if final or retry_at > delivery.created_at + timedelta(seconds=self.settings.webhook_retry_seconds):
                 values = {"state": WebhookState.FAILED.value, "next_attempt_at": None, "done_at": now}
                 outcome = f"given up after {attempt.number} attempts ({attempt.error})"
             else:
@@ -166,7 +208,8 @@ class Dispatcher:
                 return  # deleted with its job
             session.add(attempt)
             session.execute(update(WebhookDelivery).where(*where).values(attempts=attempt.number, **values))
-        log.log(level, "runner %s: job %s: webhook to %s %s", self.runner, delivery.job_id, shown, outcome)
+        log.log(level, "runner %s: job %s: webhook to %s %s", self.runner, delivery.job_id, printable(shown),
+                printable(outcome))
 
     def _until_due(self) -> float:
         """Seconds until the next pending delivery is due (at most ``POLL_SECONDS``)."""
