@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
+import subprocess
 import threading
 import time
 import urllib.request
@@ -164,6 +166,32 @@ def test_credentials_become_basic_auth_and_the_signature_covers_the_time(app, en
     assert not verify_signature(SECRET, "sha256=" + fields["v1"], body, time.time())
     ((delivery, (attempt,)),) = job_webhooks(app.store.engine, job.id)
     assert delivery.state == "delivered" and attempt.http_status == 200
+
+
+def test_https_callbacks_connect_to_the_resolved_address_and_check_the_certificate_for_the_name(
+        app, env, tmp_path, monkeypatch):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True, timeout=60)
+    tls = Receiver()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    tls.server.socket = context.wrap_socket(tls.server.socket, server_side=True)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # trust this receiver's certificate
+        settings = Settings.from_env({**env, **ALLOW_PRIVATE})
+        by_name = ended_with_callback(app, f"https://localhost:{tls.port}/tls")
+        by_address = ended_with_callback(app, f"https://127.0.0.1:{tls.port}/tls")
+        dispatcher = Dispatcher(settings, app.store.engine, "tester")
+        assert dispatcher.deliver_next() and dispatcher.deliver_next()
+    finally:
+        tls.server.shutdown()
+        tls.server.server_close()
+    ((path, headers, _),) = tls.posts
+    assert path == "/tls" and headers["Host"] == f"localhost:{tls.port}"
+    assert job_webhooks(app.store.engine, by_name.id)[0][0].state == "delivered"
+    ((_, (attempt,)),) = job_webhooks(app.store.engine, by_address.id)
+    assert "certificate is not valid for '127.0.0.1'" in attempt.error  # the name is checked, not the address
 
 
 @pytest.mark.slow

@@ -43,6 +43,21 @@ class Undeliverable(Exception):
     may not reach): one attempt is recorded with this message and the delivery is failed at once."""
 
 
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection for ``host`` that connects to ``address``, resolved and checked before."""
+
+    address = ""
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection, _PinnedHTTP):
+    """The same over TLS: the certificate is checked for ``host`` (``HTTPSConnection.connect`` wraps
+    the socket ``_PinnedHTTP.connect`` made)."""
+
+
 def resolve(target: Target, allow_private: bool) -> str:
     """The address to connect to for ``target``: its host resolved once (the connection goes to this
     address, so a second answer of the name cannot switch it).
@@ -52,7 +67,7 @@ def resolve(target: Target, allow_private: bool) -> str:
             (``runner.core.urls.refusal``).
         OSError: the name does not resolve (socket.gaierror), which may pass: retried.
     """
-    found = [info[4][0] for info in socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)]
+    found = [str(info[4][0]) for info in socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)]
     if not allow_private:
         for address in found:
             reason = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
@@ -63,7 +78,7 @@ def resolve(target: Target, allow_private: bool) -> str:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
-         allow_private: bool = True) -> tuple[int | None, str | None]:
+         allow_private: bool = False) -> tuple[int | None, str | None]:
     """POST ``body`` to ``url``; return (HTTP status or None, None for a 2xx answer or what went wrong).
 
     The URL's ``user:password@`` becomes an ``Authorization: Basic`` header and is left out of the
@@ -81,11 +96,10 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
         raise Undeliverable(str(exc)) from None
     if target.authorization:
         headers = {**headers, "Authorization": target.authorization}
-    kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+    kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
     connection = kind(target.host, target.port, timeout=timeout)
     try:
-        address = resolve(target, allow_private)
-        connection._create_connection = lambda _, *args: socket.create_connection((address, target.port), *args)
+        connection.address = resolve(target, allow_private)
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()
         response.read(MAX_ANSWER_BYTES)
