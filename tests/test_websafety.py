@@ -308,6 +308,13 @@ def test_upload_limits_name_the_field_or_the_count(app, client, upload):
     assert app.store.list() == []
 
 
+def test_pages_say_their_times_are_utc(app, client, ended_job):
+    job = ended_job(days=1.0)
+    listing = client.get("/").get_data(as_text=True)
+    assert "Files go (UTC)" in listing and f'title="{job.created_at:%Y-%m-%d %H:%M:%S} UTC"' in listing
+    assert f"{job.finished_at:%Y-%m-%d %H:%M:%S} UTC" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+
+
 @pytest.mark.slow
 def test_cli_times_are_local_with_their_zone(app, cli, ended_job):
     job = ended_job(days=1.0)
