@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import DATA, wait_for
+from test_browser import browser  # noqa: F401  (the fixture: headless Chromium)
 
 from runner.core.options import JobOptions
 from runner.core.schema import Job
@@ -106,6 +107,27 @@ def test_media_that_is_also_html_is_served_as_an_attachment_never_as_a_page(app,
     assert client.get(f"/api/jobs/{wav}/media").mimetype == "audio/wav"
     for path in ("/", "/api/jobs", "/api/jobs/NOSUCHJOB/media", "/healthz"):
         assert client.get(path).headers["X-Content-Type-Options"] == "nosniff", path
+
+
+@pytest.mark.slow
+def test_in_a_browser_the_polyglot_plays_in_the_player_and_never_runs_as_a_page(browser, web_server, media):  # noqa: F811
+    web = web_server()
+    page = b"<html><body><script>document.title = 'PWNED'</script></body></html>\n"
+    body, content_type = multipart("notes.html", page + (media / "sample.mp3").read_bytes())
+    request = urllib.request.Request(f"{web.url}/api/jobs", data=body, method="POST",
+                                     headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        job_id = json.load(response)["id"]
+
+    browser.get(f"{web.url}/jobs/{job_id}")
+    wait_for(lambda: browser.execute_script(
+        "const p = document.getElementById('player'); return p.readyState >= 1 && !p.error && p.duration > 20;"),
+        30, what="the player to load the media")
+    browser.get(f"{web.url}/api/jobs/{job_id}/media")  # opened as a page: a download, never rendered
+    downloaded = wait_for(lambda: [p for p in browser.downloads.iterdir() if not p.name.endswith(".crdownload")],
+                          30, what="the download")
+    assert [p.name for p in downloaded] == ["notes.html"] and downloaded[0].read_bytes().startswith(page)
+    assert browser.title != "PWNED" and "PWNED" not in browser.page_source
 
 
 # -- 4 and 10. callback URLs ---------------------------------------------------------------------
