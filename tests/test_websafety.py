@@ -266,6 +266,8 @@ def test_media_of_a_name_with_cr_lf_and_esc_downloads_with_a_safe_header(app, cl
     disposition = served.headers["Content-Disposition"]
     assert disposition.startswith("attachment;") and not re.search(r"[\x00-\x1f\x7f]", disposition)
     assert "Set-Cookie" not in served.headers
+    page = client.get(f"/jobs/{created.json['id']}").get_data(as_text=True)  # the page shows the controls
+    assert "a\\r\\nSet-Cookie: x=1\\x1b[31m\\u202e.wav" in page and "\u202e" not in page
 
 
 @pytest.mark.slow

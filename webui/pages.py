@@ -80,7 +80,7 @@ def upload() -> Response:
     jobs = accept_uploads(services(), one_file=False, form_csrf=True)
     for job in jobs:
         log.info("web: job %s uploaded (%s)", job.id, printable(job.original_name))
-    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {', '.join(job.original_name for job in jobs)}")
+    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {', '.join(printable(job.original_name) for job in jobs)}")
     return redirect(url_for("pages.jobs"))
 
 
@@ -150,5 +150,5 @@ def delete(job_id: str) -> Response | str:
         return render_template("delete.html", job=find_job(svc, job_id))
     job = delete_job(svc, job_id)
     log.info("web: job %s deleted", job.id)
-    flash(f"Deleted {job.original_name} and its files.")
+    flash(f"Deleted {printable(job.original_name)} and its files.")
     return redirect(url_for("pages.jobs"))
