@@ -80,7 +80,8 @@ def upload() -> Response:
     jobs = accept_uploads(services(), one_file=False, form_csrf=True)
     for job in jobs:
         log.info("web: job %s uploaded (%s)", job.id, printable(job.original_name))
-    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {', '.join(printable(job.original_name) for job in jobs)}")
+    names = ", ".join(printable(job.original_name) for job in jobs)
+    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {names}")
     return redirect(url_for("pages.jobs"))
 
 
