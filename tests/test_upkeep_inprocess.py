@@ -25,6 +25,7 @@ from runner.jobs.actions import cancel_job
 from runner.jobs.metrics import snapshot, summary_lines
 from runner.jobs.retention import sweep
 from runner.jobs.webhooks import job_webhooks
+from webui import create_app
 
 NOW = timedelta(0)
 
@@ -130,12 +131,13 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, client, u
                                                                  start_runner, hooks, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     settings = {"webhook_url": f"{hooks.url}/hook", "webhook_secret": SECRET, "webhook_backoff": 0.2,
-                "public_url": "https://transcripts.example/"}
+                "public_url": "https://transcripts.example/", "webhook_allow_private": True}  # 127.0.0.1
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     succeeded = submit(DATA / "jfk.flac", formats=("txt", "srt")).id
     failed = submit(empty).id
-    response = upload(DATA / "jfk.flac", callback_url=f"{hooks.url}/callback?token=private")
+    loopback_allowed = create_app(app.settings.with_overrides(webhook_allow_private=True)).test_client()
+    response = upload(DATA / "jfk.flac", via=loopback_allowed, callback_url=f"{hooks.url}/callback?token=private")
     assert response.status_code == 201, response.json
     with_callback = response.json["id"]
     runner = make_runner("notifier", **settings)

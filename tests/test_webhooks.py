@@ -4,10 +4,9 @@ job (and per callback URL), retried after a 500, every attempt recorded and show
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from runner.core.schema import WebhookAttempt, WebhookDelivery
 from runner.core.settings import Settings
-from runner.jobs.webhooks import job_webhooks
+from runner.jobs.webhooks import job_webhooks, verify_signature
 from webui import create_app
 
 SECRET = "s3cret-for-signing"
+ALLOW_PRIVATE = {"SPOOLSCRIBE_WEBHOOK_ALLOW_PRIVATE": "true"}  # the receivers listen on 127.0.0.1
 
 
 class Receiver:
@@ -79,7 +79,7 @@ def signed_bodies(app, hooks: Receiver, expected: list[tuple[str, str]]) -> dict
     assert ok_posts == Counter(expected)
     assert len(hooks.posts) == 2 * len(expected) and deliveries(app) == len(expected)
     for _, headers, body, _ in hooks.posts:
-        assert headers["X-Spoolscribe-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert verify_signature(SECRET, headers["X-Spoolscribe-Signature"], body, time.time())
         assert headers["Content-Type"].startswith("application/json") and headers["X-Spoolscribe-Event"] == "job.finished"
     return {json.loads(body)["id"]: json.loads(body) for _, _, body, _ in hooks.posts}
 
@@ -96,13 +96,15 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli,
     succeeded = cli("submit", "--format", "txt,srt", str(media / "jfk3.wav")).stdout.strip()
     failed = cli("submit", str(media / "empty.wav")).stdout.strip()
     callback = f"{hooks.url}/callback?token=private"
-    response = upload(DATA / "jfk.flac", callback_url=callback)
+    loopback_allowed = create_app(Settings.from_env({**env, **ALLOW_PRIVATE})).test_client()
+    response = upload(DATA / "jfk.flac", via=loopback_allowed, callback_url=callback)
     assert response.status_code == 201, response.json
     with_callback = response.json["id"]
     assert response.json["callback_url"] == f"{hooks.url}/callback"  # shown without its query
 
     settings = {"SPOOLSCRIBE_WEBHOOK_URL": f"{hooks.url}/hook", "SPOOLSCRIBE_WEBHOOK_SECRET": SECRET,
-                "SPOOLSCRIBE_WEBHOOK_BACKOFF": "0.2", "SPOOLSCRIBE_PUBLIC_URL": "https://transcripts.example/"}
+                "SPOOLSCRIBE_WEBHOOK_BACKOFF": "0.2", "SPOOLSCRIBE_PUBLIC_URL": "https://transcripts.example/",
+                **ALLOW_PRIVATE}
     cancelled = cli("submit", str(media / "jfk3.wav")).stdout.strip()
     assert cli("cancel", cancelled, extra_env=settings).returncode == 0  # queued: the cancel records its ending
     assert cli("cancel", cancelled, extra_env=settings).returncode == 1  # already ended: nothing more is owed

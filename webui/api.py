@@ -7,18 +7,20 @@ Every error is ``{"error": "..."}`` with its status (see ``webui.app``); jobs ha
 from __future__ import annotations
 
 import logging
-import mimetypes
 
 from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
+from runner.core.mediatype import media_type
 from runner.core.states import ACTIVE, JobStatus
 from runner.core.store import utcnow
+from runner.core.text import printable
 from runner.jobs.files import media_file
 from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
 from runner.jobs.view import job_to_dict
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
+from webui.auth import authenticated
 from webui.jobfiles import output_file
 from webui.present import summarize
 from webui.services import services
@@ -57,7 +59,7 @@ def list_jobs() -> Response:
 def create_job() -> tuple[Response, int, dict[str, str]]:
     """Multipart upload: the media in ``file`` plus option fields; 201 with the job and a Location."""
     job = accept_uploads(services(), one_file=True, form_csrf=False)[0]
-    log.info("web: job %s uploaded (%s)", job.id, job.original_name)
+    log.info("web: job %s uploaded (%s)", job.id, printable(job.original_name))
     return jsonify(job_to_dict(job)), 201, {"Location": url_for("api.get_job", job_id=job.id)}
 
 
@@ -87,14 +89,16 @@ def transcript(job_id: str, fmt: str) -> Response:
 
 @bp.get("/api/jobs/<job_id>/media")
 def media(job_id: str) -> Response:
-    """The job's media as stored in the spool, with HTTP range support (the page's audio player)."""
+    """The job's media as stored in the spool, with HTTP range support (the page's audio player):
+    an attachment of the type its container signature says (``runner.core.mediatype``), never one
+    guessed from the uploader's file name, which only names the download (escaped)."""
     svc = services()
     job = find_job(svc, job_id)
     path = media_file(job, svc.spool)
     if path is None:
         raise NotFound(f"the media of job {job.id} is no longer in the spool")
-    mimetype = mimetypes.guess_type(job.original_name)[0] or "application/octet-stream"
-    return send_file(path, mimetype=mimetype, conditional=True, max_age=0, download_name=job.original_name)
+    return send_file(path, mimetype=media_type(path), as_attachment=True, download_name=printable(job.original_name),
+                     conditional=True, max_age=0)
 
 
 @bp.post("/api/jobs/<job_id>/cancel")
@@ -133,7 +137,8 @@ def delete(job_id: str) -> tuple[str, int]:
 @bp.get("/healthz")
 def health() -> Response | tuple[Response, int]:
     """Database reachable, queue depth, each runner's last heartbeat age, and the free disk space
-    (``disk_low`` and a line in ``warnings`` when runners pause claiming); no login needed."""
+    (``disk_low`` and a line in ``warnings`` when runners pause claiming); no login needed. Paths
+    (the disks' ``path``, the warning's detail) only with the token or a logged-in session."""
     svc = services()
     try:
         summary = summarize(svc.store, svc.settings, utcnow())
@@ -141,11 +146,15 @@ def health() -> Response | tuple[Response, int]:
         reason = getattr(exc, "orig", None) or type(exc).__name__
         log.warning("web: health check: database unreachable (%s)", reason)
         return jsonify(error=f"database unreachable: {reason}"), 503
+    full = authenticated()
+    disk = [space.to_dict() if full else {k: v for k, v in space.to_dict().items() if k != "path"}
+            for space in summary.disk]
+    low = ", ".join(space.name for space in summary.disk if space.low)
+    warning = summary.disk_warning if full else f"disk space is low for {low}"
     return jsonify(status="ok", database="ok", queue_depth=summary.queue_depth,
                    running=summary.counts[JobStatus.RUNNING], runners_alive=len(summary.alive),
                    runners=[runner.to_dict() for runner in summary.runners], disk_low=summary.disk_warning is not None,
-                   disk=[space.to_dict() for space in summary.disk],
-                   warnings=[f"runners claim no job: {summary.disk_warning}"] if summary.disk_warning else [])
+                   disk=disk, warnings=[f"runners claim no job: {warning}"] if summary.disk_warning else [])
 
 
 @bp.get("/metrics")

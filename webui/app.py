@@ -16,6 +16,7 @@ from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
 from runner.core.store import JobStore, utcnow
+from runner.core.text import printable
 from runner.core.urls import display_url
 from runner.jobs.retention import lifetime
 from webui import api, auth, pages
@@ -63,7 +64,8 @@ def build_app(settings: Settings | None = None) -> Flask:
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.context_processor(_page_context)
-    app.jinja_env.filters.update(clock=clock, age=age, human_bytes=human_bytes, when=when, redacted=display_url)
+    app.jinja_env.filters.update(clock=clock, age=age, human_bytes=human_bytes, when=when, redacted=display_url,
+                                 printable=printable)
     app.jinja_env.globals.update(eta_seconds=eta_seconds, JobStatus=JobStatus, ACTIVE=ACTIVE, ENDED=ENDED,
                                  RETRYABLE=RETRYABLE)
     return app

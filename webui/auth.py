@@ -110,6 +110,18 @@ def guard() -> Response | None:
     return None
 
 
+def authenticated() -> bool:
+    """True when a token is configured and this request carries it (bearer) or a logged-in session;
+    for what public endpoints (``/healthz``) show only to the operator."""
+    token = services().settings.web_token
+    if not token:
+        return False
+    bearer = _bearer()
+    if bearer is not None:
+        return hmac.compare_digest(bearer.encode(), token.encode())
+    return hmac.compare_digest(session.get("login", ""), _login_mark(_secret(), token))
+
+
 def _secret() -> str:
     return str(current_app.secret_key)
 

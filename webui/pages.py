@@ -20,6 +20,7 @@ from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
 from runner.core.schema import Job
 from runner.core.states import ACTIVE, JobStatus
 from runner.core.store import utcnow
+from runner.core.text import printable
 from runner.jobs.files import media_file
 from runner.jobs.webhooks import job_webhooks
 from webui.actions import (
@@ -77,8 +78,9 @@ def upload() -> Response:
     """The form's post without JavaScript: every file of the form becomes a job (all or none)."""
     jobs = accept_uploads(services(), one_file=False, form_csrf=True)
     for job in jobs:
-        log.info("web: job %s uploaded (%s)", job.id, job.original_name)
-    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {', '.join(job.original_name for job in jobs)}")
+        log.info("web: job %s uploaded (%s)", job.id, printable(job.original_name))
+    names = ", ".join(printable(job.original_name) for job in jobs)
+    flash(f"Queued {len(jobs)} file{'s' if len(jobs) != 1 else ''}: {names}")
     return redirect(url_for("pages.jobs"))
 
 
@@ -148,5 +150,5 @@ def delete(job_id: str) -> Response | str:
         return render_template("delete.html", job=find_job(svc, job_id))
     job = delete_job(svc, job_id)
     log.info("web: job %s deleted", job.id)
-    flash(f"Deleted {job.original_name} and its files.")
+    flash(f"Deleted {printable(job.original_name)} and its files.")
     return redirect(url_for("pages.jobs"))

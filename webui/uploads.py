@@ -27,9 +27,10 @@ from runner.core.options import JobOptions, OptionsError
 from runner.core.schema import Job, JobSource
 from runner.core.settings import Settings
 from runner.core.spool import MAX_NAME_CHARS, media_extension
-from runner.core.urls import check_url
+from runner.core.urls import parse_url, refusal
 from runner.jobs.submit import submit_path
 from webui.auth import CSRF_HEADER, check_csrf
+from webui.formlimits import PartCounter
 from webui.probe import MediaRefused, probe_upload
 from webui.services import Services
 
@@ -108,12 +109,15 @@ def _received(services: Services) -> Iterator[tuple[MultiDict, list[Received]]]:
 
     parser = FormDataParser(stream_factory, max_form_memory_size=MAX_FIELD_BYTES, silent=False,
                             max_form_parts=MAX_PARTS)
+    counter = PartCounter(request.stream, request.mimetype_params.get("boundary", ""))
     try:
         try:
-            _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
+            _, form, files = parser.parse(counter, request.mimetype, request.content_length,  # type: ignore[arg-type]
                                           request.mimetype_params)
         except ValueError as exc:
             raise BadRequest(f"malformed multipart body: {exc}") from None
+        except RequestEntityTooLarge as exc:
+            raise counter.explain(exc, MAX_PARTS, MAX_FIELD_BYTES) from None
         unknown = set(files) - {FILE_FIELD}
         if unknown:
             raise BadRequest(f"unknown file field(s) {', '.join(sorted(unknown))}: send the media as '{FILE_FIELD}'")
@@ -153,8 +157,10 @@ def callback_from_form(form: MultiDict, settings: Settings) -> str | None:
     """The job's completion webhook URL from the ``callback_url`` field (None when absent or empty).
 
     Raises:
-        werkzeug.exceptions.BadRequest: not an http(s) URL, or per-job callbacks are turned off
-            (``SPOOLSCRIBE_WEBHOOK_CALLBACKS``).
+        werkzeug.exceptions.BadRequest: not a usable http(s) URL (``runner.core.urls.parse_url``),
+            a literal loopback, link-local, private, multicast or unspecified address while
+            ``SPOOLSCRIBE_WEBHOOK_ALLOW_PRIVATE`` is off (a name is checked on its address when
+            sending), or per-job callbacks are turned off (``SPOOLSCRIBE_WEBHOOK_CALLBACKS``).
     """
     value = form.get(CALLBACK_FIELD, "").strip()
     if not value:
@@ -162,9 +168,14 @@ def callback_from_form(form: MultiDict, settings: Settings) -> str | None:
     if not settings.webhook_callbacks:
         raise BadRequest("this server takes no per-job callback URL (SPOOLSCRIBE_WEBHOOK_CALLBACKS is off)")
     try:
-        return check_url(value)
+        target = parse_url(value)
     except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(f"unusable callback URL: {exc}") from None
+    reason = None if settings.webhook_allow_private or target.address is None else refusal(target.address)
+    if reason is not None:
+        raise BadRequest(f"the callback URL's host {target.host} is {reason}; this server sends no callbacks "
+                         "there (SPOOLSCRIBE_WEBHOOK_ALLOW_PRIVATE)")
+    return value
 
 
 def allowed_models(settings: Settings) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import click
 
@@ -20,6 +20,7 @@ from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job
 from runner.core.states import ENDED, JobStatus
 from runner.core.store import utcnow
+from runner.core.text import printable
 from runner.jobs.actions import cancel_job, delete_job, retry_job
 from runner.jobs.retention import lifetime, sweep
 from runner.jobs.view import job_to_dict
@@ -43,11 +44,13 @@ class Age(click.ParamType):
 
 
 def _day(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else "–"
+    """A stored naive-UTC time as this machine's local time with its zone (``2026-11-29 23:14 CET``)."""
+    return moment.replace(tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z") if moment else "–"
 
 
 def files_go(job: Job, app: App) -> str:
-    """When the job's files go, in a few words (``media 2026-12-06 10:00``, ``media deleted``, ``kept``, ``–``)."""
+    """When the job's files go, in a few words (``media 2026-12-06 10:00 CET``, ``media deleted``, ``kept``,
+    ``–``; local time)."""
     if job.status not in ENDED:
         return "–"
     life = lifetime(job, app.settings)
@@ -82,15 +85,16 @@ def _listed(app: App, status: JobStatus | None, since: timedelta | None, limit: 
 @pass_app
 @fails_cleanly
 def jobs(app: App, status: str | None, since: timedelta | None, limit: int, as_json: bool) -> None:
-    """List jobs, newest first: id, status, submitted, audio duration, when the files go, file name."""
+    """List jobs, newest first: id, status, submitted, audio duration, when the files go (local times
+    with their zone), file name (control characters escaped)."""
     found = list(_listed(app, JobStatus(status) if status else None, since, limit))
     if as_json:
         click.echo(json.dumps([job_to_dict(job) for job in found], ensure_ascii=False, indent=2))
         return
     for job in found:
         duration = f"{job.duration:7.1f} s" if job.duration is not None else "      – s"
-        click.echo(f"{job.id}  {job.status:<9}  {_day(job.created_at)}  {duration}  {files_go(job, app):<24}  "
-                   f"{job.original_name}")
+        click.echo(f"{job.id}  {job.status:<9}  {_day(job.created_at)}  {duration}  {files_go(job, app):<28}  "
+                   f"{printable(job.original_name)}")
 
 
 def _each(app: App, job_ids: tuple[str, ...], act: Callable[[str], Job], said: Callable[[Job], str]) -> None:
@@ -115,7 +119,7 @@ def _each(app: App, job_ids: tuple[str, ...], act: Callable[[str], Job], said: C
 def retry(app: App, job_ids: tuple[str, ...]) -> None:
     """Queue failed or cancelled jobs again from the start (their media must still be in the spool)."""
     _each(app, job_ids, lambda job_id: retry_job(app.store, app.spool, job_id),
-          lambda job: f"{job.id} queued again ({job.original_name})")
+          lambda job: f"{job.id} queued again ({printable(job.original_name)})")
 
 
 @click.command("cancel")
@@ -125,7 +129,7 @@ def retry(app: App, job_ids: tuple[str, ...]) -> None:
 def cancel(app: App, job_ids: tuple[str, ...]) -> None:
     """Cancel queued or running jobs (a running one stops at its next segment, keeping the transcript so far)."""
     _each(app, job_ids, lambda job_id: cancel_job(app.store, app.spool, app.settings, job_id),
-          lambda job: f"{job.id} cancelled ({job.original_name})"
+          lambda job: f"{job.id} cancelled ({printable(job.original_name)})"
                       + ("; its runner stops at the next segment" if job.stage else ""))
 
 
@@ -137,7 +141,7 @@ def delete(app: App, job_ids: tuple[str, ...]) -> None:
     """Delete ended jobs with their media in the spool and their outputs (an inbox source stays);
     cancel queued or running ones first."""
     _each(app, job_ids, lambda job_id: delete_job(app.store, app.spool, app.settings, job_id),
-          lambda job: f"{job.id} deleted ({job.original_name})")
+          lambda job: f"{job.id} deleted ({printable(job.original_name)})")
 
 
 @click.command("purge")
@@ -154,7 +158,7 @@ def purge(app: App, older_than: timedelta | None, dry_run: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     for item in purged:
         what = "job" if item.what == "job" else "the media of job"
-        click.echo(f"{verb} {what} {item.job_id} ({item.file_name}, ended {_day(item.finished_at)}): "
+        click.echo(f"{verb} {what} {item.job_id} ({printable(item.file_name)}, ended {_day(item.finished_at)}): "
                    f"{len(item.paths)} files")
     whole = sum(item.what == "job" for item in purged)
     click.echo(f"{'would remove' if dry_run else 'removed'} {whole} jobs and the media of {len(purged) - whole} more")

@@ -10,6 +10,7 @@ import click
 
 from runner.cli.app import App, fails_cleanly, pass_app
 from runner.core.options import FORMATS, JobOptions, OptionsError
+from runner.core.text import printable
 from runner.jobs.view import job_to_dict
 
 
@@ -77,13 +78,13 @@ def status(app: App, job_id: str | None, as_json: bool, limit: int) -> None:
     click.echo("newest jobs:" if jobs else "no jobs yet")
     for data in jobs:
         percent = f"{data['progress'] * 100:5.1f}%"
-        click.echo(f"{data['id']}  {data['status']:<9}  {percent}  {data['file_name']}")
+        click.echo(f"{data['id']}  {data['status']:<9}  {percent}  {printable(data['file_name'])}")
 
 
 def _describe(data: dict[str, Any]) -> str:
     lines = [
         f"job:       {data['id']}",
-        f"file:      {data['file_name']}",
+        f"file:      {printable(data['file_name'])}",
         f"status:    {data['status']}" + (f" ({data['stage']})" if data["stage"] else ""),
         f"progress:  {data['progress'] * 100:.1f}% of {data['duration'] or 0:.1f} s",
     ]
@@ -91,7 +92,7 @@ def _describe(data: dict[str, Any]) -> str:
         lines.append(f"language:  {data['language']} ({(data['language_probability'] or 0) * 100:.0f}%)")
     lines.append(f"attempts:  {data['attempts']}" + (f" (runner {data['runner']})" if data["runner"] else ""))
     if data["error"]:
-        lines.append(f"error:     {data['error']}")
-    lines.extend(f"warning:   {warning}" for warning in data["warnings"])
-    lines.extend(f"output:    {path}" for path in data["outputs"])
+        lines.append(f"error:     {printable(data['error'])}")
+    lines.extend(f"warning:   {printable(warning)}" for warning in data["warnings"])
+    lines.extend(f"output:    {printable(path)}" for path in data["outputs"])
     return "\n".join(lines)

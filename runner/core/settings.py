@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.errors import SpoolscribeError
+from runner.core.urls import check_url
 
 ENV_PREFIX = "SPOOLSCRIBE_"
 
@@ -101,6 +102,11 @@ class Settings:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.home / 'spoolscribe.db'}")
+        if self.webhook_url.strip():
+            try:
+                check_url(self.webhook_url)
+            except ValueError as exc:
+                raise SettingsError(f"SPOOLSCRIBE_WEBHOOK_URL cannot be used: {exc}") from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -228,7 +234,8 @@ class Settings:
     webhook_url: str = ""
     """URL that receives a JSON POST when any job ends (empty: none; jobs may name their own ``callback_url``)."""
     webhook_secret: str = field(default="", repr=False)
-    """Key for the ``X-Spoolscribe-Signature: sha256=<hex>`` HMAC of each webhook body (empty: unsigned)."""
+    """Key for the ``X-Spoolscribe-Signature: t=<unix seconds>,v1=<hex>`` HMAC of each webhook's time
+    and body (empty: unsigned); see docs/security.md for the receiver's check."""
     webhook_timeout: float = 10.0
     """Seconds one webhook attempt may wait to connect and for each read of the answer."""
     webhook_backoff: float = 5.0
@@ -237,6 +244,10 @@ class Settings:
     """Seconds after a job ended during which its webhook is retried; then it is given up."""
     webhook_callbacks: bool = True
     """Accept a per-job ``callback_url`` from uploads (false: only ``webhook_url`` is called)."""
+    webhook_allow_private: bool = False
+    """Let per-job callback URLs reach loopback, link-local (169.254.169.254), private, multicast,
+    reserved and unspecified addresses; refused by default, at upload for literal addresses and at
+    sending for the address the name resolves to. ``webhook_url``, set by the operator, is exempt."""
     public_url: str = ""
     """The web's address as people and webhook receivers reach it (``https://host``), for links in
     webhooks; empty: the links are paths (``/api/jobs/<id>``)."""

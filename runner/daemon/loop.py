@@ -22,6 +22,7 @@ from runner.core.settings import Settings
 from runner.core.spool import JobFileError, Spool
 from runner.core.states import ENDED, JobStatus
 from runner.core.store import JobStore, utcnow
+from runner.core.text import printable
 from runner.daemon.diarize import Diarizer
 from runner.daemon.perform import WorkContext, perform_job
 from runner.daemon.reaper import reap_abandoned, repair_spool
@@ -84,7 +85,7 @@ class Runner:
                 continue
             self.current = job.id
             self._beat("busy")
-            log.info("runner %s: job %s claimed (%s)", self.name, job.id, job.original_name)
+            log.info("runner %s: job %s claimed (%s)", self.name, job.id, printable(job.original_name))
             try:
                 outcome = perform_job(job, self._context)
             finally:

@@ -1,17 +1,19 @@
 """Sending completion webhooks from a runner: the ``Dispatcher`` thread claims due deliveries,
 POSTs them, records every attempt (``WebhookAttempt``) and schedules a retry with exponential
-backoff until ``webhook_retry_seconds`` have passed. A receiver that never answers costs that
-thread ``webhook_timeout`` seconds per attempt and never touches the runner's jobs.
+backoff until ``webhook_retry_seconds`` have passed; a delivery that can never succeed (a URL that
+does not parse, an address callbacks may not reach) fails after its one recorded attempt. A
+receiver that never answers costs that thread ``webhook_timeout`` seconds per attempt and never
+touches the runner's jobs.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import logging
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +22,8 @@ from sqlalchemy import Engine
 from runner.core.schema import WebhookAttempt, WebhookDelivery, WebhookState
 from runner.core.settings import Settings
 from runner.core.store import utcnow
-from runner.core.urls import display_url
+from runner.core.text import printable
+from runner.core.urls import Target, display_url, parse_url, refusal
 from runner.jobs.deliveries import Deliveries
 from runner.jobs.webhooks import EVENT, SIGNATURE_HEADER, backoff, signature
 
@@ -34,35 +37,83 @@ POLL_SECONDS = 5.0
 """Longest a dispatcher sleeps before looking for due deliveries (another runner's, or retries)."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer like any other non-2xx (following it would turn the POST into a GET)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+class Undeliverable(Exception):
+    """A delivery that can never succeed (its URL does not parse, or it resolves to an address it
+    may not reach): one attempt is recorded with this message and the delivery is failed at once."""
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection for ``host`` that connects to ``address``, resolved and checked before."""
+
+    address = ""
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection, _PinnedHTTP):
+    """The same over TLS: the certificate is checked for ``host`` (``HTTPSConnection.connect`` wraps
+    the socket ``_PinnedHTTP.connect`` made)."""
+
+
+def resolve(target: Target, allow_private: bool) -> str:
+    """The address to connect to for ``target``: its host resolved once (the connection goes to this
+    address, so a second answer of the name cannot switch it).
+
+    Raises:
+        Undeliverable: ``allow_private`` is false and an address the name resolves to is not public
+            (``runner.core.urls.refusal``).
+        OSError: the name does not resolve (socket.gaierror), which may pass: retried.
+    """
+    found = [str(info[4][0]) for info in socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)]
+    if not allow_private:
+        for address in found:
+            reason = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
+            if reason is not None:
+                raise Undeliverable(f"{target.host} is {reason} ({address}); callbacks may not reach it "
+                                    "(SPOOLSCRIBE_WEBHOOK_ALLOW_PRIVATE)")
+    return found[0]
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float,
+         allow_private: bool = False) -> tuple[int | None, str | None]:
     """POST ``body`` to ``url``; return (HTTP status or None, None for a 2xx answer or what went wrong).
-    ``timeout`` (seconds) bounds the connection and each read; at most 64 KiB of the answer is read."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+
+    The URL's ``user:password@`` becomes an ``Authorization: Basic`` header and is left out of the
+    request; the host is resolved once and the connection made to that address with the URL's host
+    in the Host header (and as the TLS server name). Redirects are not followed (a POST would become
+    a GET). ``timeout`` (seconds) bounds the connection and each read; at most 64 KiB of the answer
+    is read.
+
+    Raises:
+        Undeliverable: the URL does not parse, or (``allow_private`` false) its address is not public.
+    """
     try:
-        with urllib.request.build_opener(_NoRedirect()).open(request, timeout=timeout) as response:
-            response.read(MAX_ANSWER_BYTES)
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, f"HTTP {exc.code} {exc.reason}"
-    except urllib.error.URLError as exc:
-        return None, _reason(exc.reason, timeout)
+        target = parse_url(url)
+    except ValueError as exc:
+        raise Undeliverable(str(exc)) from None
+    if target.authorization:
+        headers = {**headers, "Authorization": target.authorization}
+    kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    connection = kind(target.host, target.port, timeout=timeout)
+    try:
+        connection.address = resolve(target, allow_private)
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(MAX_ANSWER_BYTES)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return None, _reason(exc, timeout)
-    return status, None if 200 <= status < 300 else f"HTTP {status}"
+    finally:
+        connection.close()
+    status = response.status
+    return status, None if 200 <= status < 300 else f"HTTP {status} {response.reason}".rstrip()
 
 
-def _reason(reason: object, timeout: float) -> str:
+def _reason(reason: BaseException, timeout: float) -> str:
     if isinstance(reason, TimeoutError):
         return f"no answer within {timeout:g} s"
-    return str(reason) if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+    return f"{type(reason).__name__}: {reason}"
 
 
 class Dispatcher:
@@ -118,12 +169,16 @@ class Dispatcher:
                    "X-Spoolscribe-Event": EVENT, "X-Spoolscribe-Delivery": str(delivery.id),
                    "X-Spoolscribe-Attempt": str(number)}
         if self.settings.webhook_secret:
-            headers[SIGNATURE_HEADER] = signature(self.settings.webhook_secret, body)
-        started, clock = utcnow(), time.monotonic()
-        status, error = post(delivery.url, body, headers, self.settings.webhook_timeout)
+            headers[SIGNATURE_HEADER] = signature(self.settings.webhook_secret, body, int(time.time()))
+        started, clock, final = utcnow(), time.monotonic(), False
+        allow_private = self.settings.webhook_allow_private or delivery.url == self.settings.webhook_url.strip()
+        try:
+            status, error = post(delivery.url, body, headers, self.settings.webhook_timeout, allow_private)
+        except Undeliverable as exc:
+            status, error, final = None, f"not sent: {exc}", True
         self._record(delivery, WebhookAttempt(delivery_id=delivery.id, number=number, started_at=started,
                                               seconds=time.monotonic() - clock, http_status=status, error=error,
-                                              runner=self.runner))
+                                              runner=self.runner), final)
         return True
 
     def _claim(self) -> WebhookDelivery | None:
@@ -131,9 +186,10 @@ class Dispatcher:
         lease = now + timedelta(seconds=2 * self.settings.webhook_timeout + LEASE_MARGIN_SECONDS)
         return self.deliveries.claim_due(now, lease)
 
-    def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt) -> None:
+    def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt, final: bool = False) -> None:
         """Store the attempt and the delivery's new state: delivered, due again after the backoff,
-        or failed once the retry time is up. Nothing is stored for a job deleted meanwhile."""
+        or failed once the retry time is up (or at once when ``final``: it can never succeed).
+        Nothing is stored for a job deleted meanwhile."""
         now = utcnow()
         shown, level = display_url(delivery.url), logging.WARNING if attempt.error else logging.INFO
         if attempt.error is None:
@@ -141,7 +197,7 @@ class Dispatcher:
             outcome = f"delivered (HTTP {attempt.http_status}, attempt {attempt.number})"
         else:
             retry_at = now + timedelta(seconds=backoff(self.settings, attempt.number))
-            if retry_at > delivery.created_at + timedelta(seconds=self.settings.webhook_retry_seconds):
+            if final or retry_at > delivery.created_at + timedelta(seconds=self.settings.webhook_retry_seconds):
                 values = {"state": WebhookState.FAILED.value, "next_attempt_at": None, "done_at": now}
                 outcome = f"given up after {attempt.number} attempts ({attempt.error})"
             else:
@@ -150,7 +206,8 @@ class Dispatcher:
                            f"next in {(retry_at - now).total_seconds():.3g} s")
         if not self.deliveries.record_attempt(attempt, **values):
             return  # deleted with its job
-        log.log(level, "runner %s: job %s: webhook to %s %s", self.runner, delivery.job_id, shown, outcome)
+        log.log(level, "runner %s: job %s: webhook to %s %s", self.runner, delivery.job_id, printable(shown),
+                printable(outcome))
 
     def _until_due(self) -> float:
         """Seconds until the next pending delivery is due (at most ``POLL_SECONDS``)."""

@@ -41,6 +41,7 @@ from runner.core.errors import SpoolscribeError
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.store import JobStore
+from runner.core.text import printable
 from runner.ingest.delivery import Delivery, Outcome
 from runner.ingest.folders import SETTINGS_FILE, FolderSettingsError
 from runner.ingest.problems import Problems
@@ -227,7 +228,7 @@ class IngestDaemon:
                 continue
             except OSError as exc:
                 self.problems.report(("dir", str(directory)), "ingest %s: cannot list %s (%s); its files wait",
-                                     self.name, directory, exc.strerror or exc)
+                                     self.name, printable(directory), exc.strerror or exc)
                 continue
             self.problems.resolve(("dir", str(directory)))
             for entry in entries:
@@ -295,7 +296,8 @@ class IngestDaemon:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            self.problems.report(("file", path), "ingest %s: cannot look at %s (%s)", self.name, path, exc.strerror)
+            self.problems.report(("file", path), "ingest %s: cannot look at %s (%s)", self.name, printable(path),
+                                 exc.strerror)
         self.tracker.forget(path)
         return None
 
@@ -340,16 +342,16 @@ class IngestDaemon:
         except FolderSettingsError as exc:
             self.held[key] = (file_key(info), info.st_ctime_ns, "settings")
             self.problems.report(("settings", str(exc.path)), "ingest %s: %s; the files below it wait until it "
-                                 "is fixed", self.name, exc)
+                                 "is fixed", self.name, printable(exc))
             return
         except FileNotFoundError:
-            log.info("ingest %s: %s vanished before it could be taken", self.name, path)
+            log.info("ingest %s: %s vanished before it could be taken", self.name, printable(path))
             return
         except OSError as exc:
             if exc.filename == key:  # the user's file itself (permission denied, I/O error)
                 self.held[key] = (file_key(info), info.st_ctime_ns, "file")
                 self.problems.report(("file", key), "ingest %s: cannot read %s (%s); it is skipped until it "
-                                     "changes", self.name, path, exc.strerror or exc)
+                                     "changes", self.name, printable(path), exc.strerror or exc)
                 return
             self._retry_later(key, info, exc)
             return
@@ -363,18 +365,18 @@ class IngestDaemon:
             return
         self.taken[key] = (info.st_size, info.st_mtime_ns)
         if result.outcome is Outcome.QUEUED:
-            log.info("ingest %s: job %s queued for %s", self.name, result.job_id, path)
+            log.info("ingest %s: job %s queued for %s", self.name, result.job_id, printable(path))
         elif result.outcome is Outcome.DUPLICATE:
             log.info("ingest %s: job %s already has the content of %s; not queued again "
-                     "(spoolscribe ingest --force to queue it anyway)", self.name, result.job_id, path)
+                     "(spoolscribe ingest --force to queue it anyway)", self.name, result.job_id, printable(path))
 
     def _retry_later(self, path: str, info: os.stat_result, exc: Exception) -> None:
         """A problem of the spool or the job store, not of the file: it waits another quiet period."""
         self.tracker.observe(path, file_key(info), time.monotonic(), written=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
-        log.debug("ingest %s: cannot deliver %s", self.name, path, exc_info=exc)
+        log.debug("ingest %s: cannot deliver %s", self.name, printable(path), exc_info=exc)
         self.problems.report(("spool",), "ingest %s: cannot deliver files to the spool or the job store (%s: %s); "
-                             "they are tried again", self.name, type(exc).__name__, reason)
+                             "they are tried again", self.name, type(exc).__name__, printable(reason))
 
     # -- process ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
+from runner.core.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def _unlink(job: Job, path: Path) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        log.warning("job %s: could not remove %s (%s)", job.id, path, exc)
+        log.warning("job %s: could not remove %s (%s)", job.id, printable(path), exc.strerror or exc)
         return False
     return True
 
@@ -69,5 +70,5 @@ def remove_job_files(job: Job, settings: Settings, spool: Spool, keep_inbox_resu
             shutil.rmtree(directory)
             removed.append(directory)
         except OSError as exc:
-            log.warning("job %s: could not remove %s (%s)", job.id, directory, exc)
+            log.warning("job %s: could not remove %s (%s)", job.id, printable(directory), exc.strerror or exc)
     return removed

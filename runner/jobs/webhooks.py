@@ -1,6 +1,7 @@
 """Completion webhooks: a JSON POST to ``Settings.webhook_url`` and to the job's ``callback_url`` when
-a job ends, signed with ``X-Spoolscribe-Signature: sha256=<hex HMAC-SHA256 of the body>`` when
-``Settings.webhook_secret`` is set.
+a job ends, signed with ``X-Spoolscribe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
+when ``Settings.webhook_secret`` is set (the time is signed too, so a captured delivery cannot be
+replayed later: receivers check it with ``verify_signature``; docs/security.md says how).
 
 Deliveries are rows (``WebhookDelivery``) made together with the job's ending (``runner.jobs.endings``);
 each runner's ``Dispatcher`` thread (``runner.daemon.webhook_sender``) sends the due ones. This
@@ -30,11 +31,33 @@ log = logging.getLogger(__name__)
 EVENT = "job.finished"
 SIGNATURE_HEADER = "X-Spoolscribe-Signature"
 MAX_BACKOFF_SECONDS = 600.0
+SIGNATURE_TOLERANCE_SECONDS = 300
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of ``body`` under ``secret``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+
+
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header's value: ``t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``
+    under ``secret``; ``timestamp`` in whole seconds since the epoch (the time of the attempt)."""
+    return f"t={timestamp},v1={_mac(secret, timestamp, body)}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, now: float,
+                     tolerance: float = SIGNATURE_TOLERANCE_SECONDS) -> bool:
+    """What a receiver checks: ``header`` (the ``X-Spoolscribe-Signature`` value) carries a time
+    within ``tolerance`` seconds of ``now`` (seconds since the epoch) and a ``v1`` HMAC of that time
+    and ``body`` under ``secret`` (compared in constant time). False for anything malformed."""
+    fields = dict(part.partition("=")[::2] for part in header.split(","))
+    try:
+        timestamp = int(fields.get("t", ""))
+    except ValueError:
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(fields.get("v1", "").encode("ascii", "replace"),
+                               _mac(secret, timestamp, body).encode("ascii"))
 
 
 def payload(settings: Settings, job: Job) -> dict[str, Any]:

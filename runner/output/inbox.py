@@ -18,6 +18,7 @@ from runner.core.fsutil import atomic_write
 from runner.core.schema import JobSource
 from runner.core.settings import Settings
 from runner.core.spool import JobFile
+from runner.core.text import printable
 from runner.output.naming import output_paths, safe_stem
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def inbox_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...
     stem = safe_stem(job.original_name, job.id)
     formats = job.options.formats if formats is None else formats
     if directory is None:
-        log.warning("job %s: the folder of %s is gone; its results go to %s", job.id, job.inbox_path,
+        log.warning("job %s: the folder of %s is gone; its results go to %s", job.id, printable(job.inbox_path),
                     settings.outputs_dir / job.id)
         return output_paths(settings.outputs_dir / job.id, stem, formats)
     paths = {}
@@ -111,7 +112,8 @@ def write_error_file(settings: Settings, job: JobFile, message: str, runner: str
     try:
         directory = results_dir(settings, job)
         if directory is None:
-            log.warning("runner %s: job %s: the folder of %s is gone; no error file", runner, job.id, job.inbox_path)
+            log.warning("runner %s: job %s: the folder of %s is gone; no error file", runner, job.id,
+                        printable(job.inbox_path))
             return None
         for path in free_names(directory, stem, ".error.txt"):
             try:
@@ -121,7 +123,8 @@ def write_error_file(settings: Settings, job: JobFile, message: str, runner: str
             return path
     except OSError as exc:
         log.warning("runner %s: job %s: cannot write the error file next to %s: %s",
-                    runner, job.id, job.inbox_path, exc)
+                    runner, job.id, printable(job.inbox_path), printable(exc))
         return None
-    log.warning("runner %s: job %s: no free name for the error file of %s", runner, job.id, job.inbox_path)
+    log.warning("runner %s: job %s: no free name for the error file of %s", runner, job.id,
+                printable(job.inbox_path))
     return None
