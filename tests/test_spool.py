@@ -90,7 +90,8 @@ def test_runner_moves_bad_job_files_aside_and_goes_on(app, media, cli):
 
 def test_a_job_file_without_a_row_is_still_run(app, media, cli):
     job_id = new_job_id()
-    media_path = app.spool.store_media_file(job_id, media / "jfk3.wav")
+    with open(media / "jfk3.wav", "rb") as source:
+        media_path = app.spool.store_media_file(job_id, "jfk3.wav", source)
     app.spool.enqueue(JobFile(job_id, media_path, "dropped.wav", "cli", JobOptions(formats=("txt",))))
     assert cli("runner", "--burst").returncode == 0
     job = app.store.get(job_id)
