@@ -10,25 +10,26 @@ from collections.abc import Mapping
 from werkzeug.exceptions import BadRequest, Conflict
 
 from runner.core.schema import Job
-from runner.core.settings import Settings
+from runner.core.store import JobStore
+from runner.jobs.outputs import output_path, record_outputs
 from runner.output.formats import RENDERERS
 from runner.output.relabel import rename_speakers
 from webui.actions import find_job
-from webui.jobfiles import output_file
+from webui.jobfiles import output_formats, read_output
 from webui.present import ACTIVE
 from webui.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def job_speakers(job: Job, settings: Settings) -> list[str]:
+def job_speakers(job: Job, store: JobStore) -> list[str]:
     """The speakers of the job's JSON output in order of first appearance; empty when the job was
-    not diarized, has no JSON output, or it cannot be read."""
-    path = output_file(job, "json", settings)
-    if path is None:
-        return []
+    not diarized, has no JSON output, or it cannot be read or served."""
     try:
-        speakers = json.loads(path.read_bytes().decode("utf-8")).get("speakers") or []
+        data = read_output(job, "json", store)
+        if data is None:
+            return []
+        speakers = json.loads(data.decode("utf-8")).get("speakers") or []
     except (OSError, ValueError, AttributeError):
         return []
     return [str(speaker) for speaker in speakers]
@@ -47,7 +48,7 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
     job = find_job(services, job_id)
     if job.status in ACTIVE:
         raise Conflict(f"job {job.id} is {job.status}; its speakers can be renamed when it has finished")
-    paths = [path for fmt in RENDERERS if (path := output_file(job, fmt, services.settings)) is not None]
+    paths = [output_path(job, fmt) for fmt in output_formats(job, tuple(RENDERERS), services.store)]
     try:
         renamed = rename_speakers(paths, names)
     except FileNotFoundError:
@@ -55,5 +56,7 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
                        "format to rename its speakers") from None
     except ValueError as exc:  # runner.output.speakers.SpeakerNameError included
         raise BadRequest(str(exc)) from None
+    if renamed:
+        record_outputs(services.store.engine, job.id, paths)  # rewritten: new files
     log.info("web: job %s: speakers renamed (%s)", job.id, ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
     return renamed

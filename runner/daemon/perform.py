@@ -28,6 +28,7 @@ from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
 from runner.daemon.media import Audio, MediaError, decode
 from runner.daemon.transcribe import Engine, ModelError
+from runner.jobs.outputs import record_outputs
 from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
 from runner.output.naming import output_formats, output_paths, safe_stem
 from runner.output.writing import write_outputs
@@ -172,6 +173,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     if not store.record_progress(job.id, runner, stage="writing", warnings=warnings):
         raise _Lost()
     written = _write_results(settings, job, transcript)
+    record_outputs(store.engine, job.id, written)
     if not store.finish(job.id, runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
                         warnings=warnings, progress=1.0, processed_seconds=duration):
         raise _Lost()
@@ -241,6 +243,7 @@ def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings
         raise _Lost()
     transcript = Transcript(language, None, duration, tuple(segments))
     written = _write_results(ctx.settings, job, transcript, partial=True)
+    record_outputs(ctx.store.engine, job.id, written)
     ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],
                                      warnings=[*warnings, "cancelled: the transcript is partial"])
     log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))

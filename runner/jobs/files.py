@@ -8,7 +8,9 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
+from runner.core.fsutil import open_regular
 from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
@@ -27,6 +29,19 @@ def media_file(job: Job, spool: Spool) -> Path | None:
     if path.is_file() and within(path, spool.media):
         return path
     return None
+
+
+def open_media(job: Job, spool: Spool) -> BinaryIO | None:
+    """Open the job's media in the spool for reading (without following a symbolic link; a regular
+    file only), or None when it is not there or is not such a file. The caller closes it."""
+    if media_file(job, spool) is None:
+        return None
+    try:
+        handle, _ = open_regular(spool.media_path(job.media_path))
+    except OSError as exc:
+        log.warning("job %s: not serving its media: %s", job.id, exc.strerror or exc)
+        return None
+    return handle
 
 
 def _unlink(job: Job, path: Path) -> bool:
