@@ -168,8 +168,9 @@ def sweep_temporaries(directory: Path, older_than: float, now: float, recursive:
     """Remove the temporary files ``temporary_name`` made in ``directory`` (with ``recursive``, in
     its folders too; symbolic links to folders are not followed) whose modification time is more
     than ``older_than`` seconds before ``now`` (seconds since the epoch): the leftovers of a killed
-    writer. Only regular files named like ``.<name>.<8 hex digits>.tmp`` are removed, never
-    anything else. Returns what was removed; an unreadable folder or file is skipped.
+    writer. Only regular files named like ``.<name>.<8 hex digits>.tmp`` and owned by this
+    process's user are removed, never anything else. Returns what was removed; an unreadable
+    folder or file is skipped.
     """
     removed: list[Path] = []
     try:
@@ -181,6 +182,7 @@ def sweep_temporaries(directory: Path, older_than: float, now: float, recursive:
             if recursive and entry.is_dir(follow_symlinks=False):
                 removed += sweep_temporaries(Path(entry.path), older_than, now, recursive)
             elif TEMPORARY_NAME.match(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_uid == os.geteuid() \
                     and now - entry.stat(follow_symlinks=False).st_mtime > older_than:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
