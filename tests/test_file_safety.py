@@ -6,14 +6,21 @@ migrated database; the attacks on live processes are in test_file_safety_live.py
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 from conftest import DATA
+from test_ingest_delivery import drop
 
-from runner.core.fsutil import UnsafeFileError, open_regular, same_version, snapshot, sweep_temporaries, temporary_name
+from runner.core.fsutil import (
+    UnsafeFileError,
+    open_regular,
+    same_version,
+    snapshot,
+    sweep_temporaries,
+    temporary_name,
+)
 from runner.core.settings import Settings
 from runner.daemon.reaper import sweep_debris
 from runner.ingest.delivery import Delivery, Outcome
@@ -25,13 +32,6 @@ OTHER_UID = 12345  # a user who is neither the service user nor the owner of the
 @pytest.fixture
 def delivery(app) -> Delivery:
     return Delivery.for_settings(app.settings, app.store, app.spool)
-
-
-def drop(folder: Path, name: str, source: Path = DATA / "jfk.flac") -> tuple[Path, os.stat_result]:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, path)
-    return path, os.stat(path)
 
 
 # -- runner.core.fsutil ---------------------------------------------------------------------------------
