@@ -6,6 +6,7 @@ migrated database; the attacks on live processes are in test_file_safety_live.py
 from __future__ import annotations
 
 import os
+import pwd
 import time
 from pathlib import Path
 
@@ -159,13 +160,21 @@ def test_the_inbox_refuses_links_other_owners_and_second_hard_links(app, inbox, 
     assert delivery.deliver(own, os.stat(own)).outcome is Outcome.QUEUED  # one link again: taken
 
 
-def test_a_file_in_a_users_own_folder_is_taken(app, inbox, delivery):
+def test_files_of_a_folders_owner_and_of_the_shared_inboxs_group_are_taken(app, inbox, delivery):
     folder = inbox / "alice"
     folder.mkdir()
     path, _ = drop(folder, "talk.flac")
     os.chown(folder, OTHER_UID, -1)
     os.chown(path, OTHER_UID, -1)
     assert delivery.deliver(path, os.stat(path)).outcome is Outcome.QUEUED
+    member = pwd.getpwnam("nobody")  # a real user; the inbox gets its primary group, as the systemd set-up
+    shared, _ = drop(inbox, "shared.flac", DATA / "sample.wav")  # makes it with the spoolscribe group
+    os.chown(shared, member.pw_uid, -1)
+    with pytest.raises(UnsafeFileError, match="member of the group"):
+        delivery.deliver(shared, os.stat(shared))  # the inbox is not shared with nobody's group yet
+    os.chown(inbox, -1, member.pw_gid)
+    inbox.chmod(0o2775)
+    assert delivery.deliver(shared, os.stat(shared)).outcome is Outcome.QUEUED
 
 
 def test_a_rewrite_in_place_after_queueing_is_a_new_job_and_the_first_keeps_its_snapshot(app, inbox, delivery):

@@ -1,8 +1,8 @@
 """Taking a stable file: options from its folders, the exactly-once checks, then the spool.
 
 The user's file is never modified. It is opened once, without following a symbolic link, and every
-check is made on that descriptor (a regular file; owned by the owner of its folder, of the inbox or
-by the service user; no second hard link), then a snapshot of it is taken into the spool from the
+check is made on that descriptor (a regular file; owned by someone who may drop files there, see
+``Delivery.may_drop``; no second hard link), then a snapshot of it is taken into the spool from the
 same descriptor (a reflink or a copy, never a hard link: a later rewrite of the file cannot change
 the queued job). The job records source ``inbox`` and the path.
 """
@@ -10,8 +10,11 @@ the queued job). The job records source ``inbox`` and the path.
 from __future__ import annotations
 
 import enum
+import grp
 import hashlib
 import os
+import pwd
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,16 +108,34 @@ class Delivery:
         return self._queue(path, job_file, opened if unchanged else None, force)
 
     def _check_owner_and_links(self, path: Path, opened: os.stat_result) -> None:
-        """Refuse a file owned by neither the owner of its folder or of the inbox nor the service
-        user (a file of someone else put into a folder), or with a second hard link (a link to a
-        file elsewhere; the spool makes none)."""
-        owners = {self.service_uid, os.stat(path.parent).st_uid, os.stat(self.folders.inbox).st_uid}
-        if opened.st_uid not in owners:
-            raise UnsafeFileError(path, f"is owned by user {opened.st_uid}, not by the owner of its folder or of "
-                                  "the inbox; only their files are taken")
+        """Refuse a file of someone who may not drop files here (see ``may_drop``) and a file with
+        a second hard link (a link to a file elsewhere, perhaps another user's; the spool makes none)."""
+        if not self.may_drop(opened.st_uid, path.parent):
+            raise UnsafeFileError(path, f"is owned by user {opened.st_uid}, who is neither the owner of its folder "
+                                  "or of the inbox, nor the service user, nor a member of the group of a "
+                                  "group-writable inbox; only their files are taken")
         if opened.st_nlink != 1:
             raise UnsafeFileError(path, f"has {opened.st_nlink} hard links; only files with one are taken "
                                   "(copy the file into the inbox instead of linking it)")
+
+    def may_drop(self, uid: int, folder: Path) -> bool:
+        """True if user ``uid`` may have files taken from ``folder``: the service user, the owner of
+        the folder or of the inbox, or, when the inbox is group-writable (the shared inbox the
+        systemd set-up makes), a member of its group (primary or listed).
+
+        Raises:
+            OSError: the folder or the inbox cannot be looked at.
+        """
+        inbox = os.stat(self.folders.inbox)
+        if uid in (self.service_uid, inbox.st_uid, os.stat(folder).st_uid):
+            return True
+        if not inbox.st_mode & stat_module.S_IWGRP:
+            return False
+        try:
+            user = pwd.getpwuid(uid)
+            return user.pw_gid == inbox.st_gid or user.pw_name in grp.getgrgid(inbox.st_gid).gr_mem
+        except KeyError:  # no such user or group
+            return False
 
     def _queue(self, path: Path, job_file: JobFile, opened: os.stat_result | None, force: bool) -> Delivered:
         """Queue the snapshot in the spool unless the file changed while it was copied (``opened``
