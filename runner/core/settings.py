@@ -216,7 +216,7 @@ class Settings:
     # operations
     retention_media_days: float = 7.0
     """Days after a succeeded or cancelled job ended before its media in the spool is deleted (0: kept).
-    An inbox job's source file is never deleted, only the spool's link or copy of it."""
+    An inbox job's source file is never deleted, only the spool's snapshot of it."""
     retention_failed_media_days: float = 30.0
     """Days after a failed job ended before its media is deleted: longer, so it can still be retried (0: kept)."""
     retention_job_days: float = 0.0

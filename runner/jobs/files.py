@@ -58,7 +58,7 @@ def _unlink(job: Job, path: Path) -> bool:
 
 
 def remove_media(job: Job, spool: Spool) -> Path | None:
-    """Remove the job's media from the spool (for an inbox job: the spool's link or copy, never the
+    """Remove the job's media from the spool (for an inbox job: the spool's snapshot, never the
     source); return its path, or None when there was none to remove."""
     media = spool.media_path(job.media_path)
     if media.parent.resolve() != spool.media.resolve() or not media.name.startswith(job.id):
