@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import time
 from pathlib import Path
 
@@ -22,10 +23,18 @@ from runner.core.fsutil import (
     sweep_temporaries,
     temporary_name,
 )
+from runner.core.options import JobOptions
+from runner.core.schema import JobSource, JobStatus
 from runner.core.settings import Settings
+from runner.core.transcript import Segment, Transcript, Turn
 from runner.daemon.reaper import sweep_debris
 from runner.ingest.delivery import Delivery, Outcome
 from runner.ingest.folders import SETTINGS_FILE, FolderSettingsError
+from runner.jobs.outputs import record_outputs
+from runner.jobs.submit import submit_path
+from runner.output.naming import output_paths
+from runner.output.speakers import assign_speakers
+from runner.output.writing import write_outputs
 
 OTHER_UID = 12345  # a user who is neither the service user nor the owner of the inbox
 
@@ -253,3 +262,21 @@ def test_media_is_served_from_its_descriptor_with_ranges(app, client, upload):
     media.unlink()
     media.symlink_to(app.settings.home / "spoolscribe.db")
     assert client.get(f"/api/jobs/{job_id}/media").status_code == 404
+
+
+def test_outputs_rewritten_by_a_speaker_rename_are_recorded_again_and_still_served(app, client):
+    job = submit_path(app.store, app.spool, DATA / "jfk.flac", JobOptions(formats=("txt", "json")),
+                      kind=JobSource.CLI)
+    assert app.spool.claim(job.id) and app.store.claim(job.id, "r1", 60)
+    dialogue = assign_speakers(Transcript("en", 0.9, 4.0, (Segment(0.0, 1.5, "Hi."), Segment(2.5, 4.0, "Hello."))),
+                               (Turn(0.0, 2.0, "SPEAKER_00"), Turn(2.0, 4.0, "SPEAKER_01")))
+    paths = output_paths(app.settings.outputs_dir / job.id, "jfk", ("txt", "json"))
+    written = write_outputs(dialogue, paths, {"job_id": job.id, "file": "jfk.flac", "model": "m", "options": {}})
+    record_outputs(app.store.engine, job.id, written)
+    assert app.store.finish(job.id, "r1", JobStatus.SUCCEEDED, outputs=[str(p) for p in written])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(f"/jobs/{job.id}").get_data(as_text=True))
+    renamed = client.post(f"/api/jobs/{job.id}/speakers", json={"names": {"SPEAKER_01": "Sheila"}},
+                          headers={"X-CSRF-Token": token.group(1)})
+    assert renamed.status_code == 200 and renamed.get_json()["speakers"] == ["SPEAKER_00", "Sheila"]
+    answer = client.get(f"/api/jobs/{job.id}/transcript.txt")
+    assert answer.status_code == 200 and "[Sheila] Hello." in answer.get_data(as_text=True)

@@ -40,10 +40,11 @@ def send_open_file(handle: BinaryIO, mimetype: str, download_name: str, as_attac
                          etag=f"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}")
     response.content_length = info.st_size
     try:
-        return response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
+        response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
     except Exception:
         handle.close()
         raise
+    return response
 
 
 def read_output(job: Job, fmt: str, store: JobStore) -> bytes | None:

@@ -48,7 +48,8 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
     job = find_job(services, job_id)
     if job.status in ACTIVE:
         raise Conflict(f"job {job.id} is {job.status}; its speakers can be renamed when it has finished")
-    paths = [output_path(job, fmt) for fmt in output_formats(job, tuple(RENDERERS), services.store)]
+    paths = [path for fmt in output_formats(job, tuple(RENDERERS), services.store)
+             if (path := output_path(job, fmt)) is not None]
     try:
         renamed = rename_speakers(paths, names)
     except FileNotFoundError:
