@@ -176,3 +176,18 @@ def test_debris_of_killed_processes_is_swept_and_nothing_else(app, inbox, cli):
     assert done.returncode == 0, done.stderr
     assert not any(path.exists() for path in debris) and all(path.exists() for path in users)
     assert done.stderr.count("a temporary file a killed process left behind") == len(debris)
+
+
+def test_submit_takes_a_snapshot_and_refuses_a_link_or_fifo(app, cli, tmp_path, media):
+    talk = tmp_path / "talk.wav"
+    shutil.copyfile(media / "jfk3.wav", talk)
+    (tmp_path / "link.wav").symlink_to(talk)
+    os.mkfifo(tmp_path / "fifo.wav")
+    done = cli("submit", str(talk), timeout=60)
+    assert done.returncode == 0, done.stderr
+    media_path = app.spool.media_path(app.store.get(done.stdout.strip()).media_path)
+    assert media_path.stat().st_ino != talk.stat().st_ino and talk.stat().st_nlink == 1
+    for name, reason in [("link.wav", "is a symbolic link"), ("fifo.wav", "is not a regular file")]:
+        refused = cli("submit", str(tmp_path / name), timeout=60)
+        assert refused.returncode == 1 and f"{tmp_path / name} {reason}" in refused.stderr, refused.stderr
+    assert len(app.store.list()) == 1

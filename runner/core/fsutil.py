@@ -30,6 +30,9 @@ class UnsafeFileError(OSError):
     def __init__(self, path: Path | str, reason: str) -> None:
         super().__init__(errno.EPERM, reason, str(path))
 
+    def __str__(self) -> str:
+        return f"{self.filename} {self.strerror}"
+
 
 def fsync_dir(directory: Path) -> None:
     """Flush a directory entry change (a rename or unlink) to disk."""
