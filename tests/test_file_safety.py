@@ -100,33 +100,30 @@ def test_same_version_notices_a_rewrite(tmp_path):
 
 
 def test_only_old_temporaries_of_ours_are_swept(tmp_path):
-    now = time.time()
-    old = now - 7200
-
-    def make(relative: str, age: float = old, uid: int | None = None) -> Path:
+    def make(relative: str, uid: int | None = None) -> Path:
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
-        os.utime(path, (age, age))
+        os.utime(path, (0, 0))  # an mtime set back counts for nothing: the age is the ctime's
         if uid is not None:
             os.chown(path, uid, -1)
         return path
 
     ours = [make(str(temporary_name(Path("talk.txt")))), make("sub/deeper/.talk.wav.error.txt.0a1b2c3d.tmp")]
-    kept = [make(".talk.txt.0a1b2c3d.tmp", age=now - 60),  # young: a writer may still be at it
-            make("notes.tmp"), make(".notes.tmp"), make(".x.0a1b2c3g.tmp"), make("sub/.x.0A1B2C3D.tmp"),
+    kept = [make("notes.tmp"), make(".notes.tmp"), make(".x.0a1b2c3g.tmp"), make("sub/.x.0A1B2C3D.tmp"),
             make("sub/.theirs.wav.0a1b2c3d.tmp", uid=OTHER_UID)]  # the pattern, but a user's file
     outside = make("../outside/.y.0a1b2c3d.tmp")
     (tmp_path / "linked").symlink_to(outside.parent)  # a link to a folder is not followed
     (tmp_path / ".z.0a1b2c3d.tmp").symlink_to(outside)  # a link named like ours is not removed
-    assert sweep_temporaries(tmp_path, 3600, now) == [ours[0]]
-    assert sorted(sweep_temporaries(tmp_path, 3600, now, recursive=True)) == [ours[1]]
-    assert all(path.exists() for path in [*kept, outside]) and (tmp_path / ".z.0a1b2c3d.tmp").is_symlink()
+    time.sleep(1.2)
+    young = make(".talk.vtt.0a1b2c3d.tmp")  # a writer may still be at it
+    assert sweep_temporaries(tmp_path, 1.0, time.time()) == [ours[0]]
+    assert sorted(sweep_temporaries(tmp_path, 1.0, time.time(), recursive=True)) == [ours[1]]
+    assert all(path.exists() for path in [*kept, outside, young]) and (tmp_path / ".z.0a1b2c3d.tmp").is_symlink()
 
 
 def test_the_reaper_sweeps_debris_in_the_spool_outputs_inbox_and_outbox(app, tmp_path):
     settings = Settings(home=app.settings.home, inbox_outbox=str(tmp_path / "out"), debris_grace=60)
-    old = time.time() - 120
     debris = [app.spool.media / ".01J00000000000000000000000.wav.0123abcd.tmp",
               app.spool.tmp / ".01J00000000000000000000000.json.89abcdef.tmp",
               settings.outputs_dir / "01J00000000000000000000000" / ".talk.srt.deadbeef.tmp",
@@ -136,10 +133,11 @@ def test_the_reaper_sweeps_debris_in_the_spool_outputs_inbox_and_outbox(app, tmp
     for path in [*debris, *users]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
-        os.utime(path, (old, old))
-    assert sorted(sweep_debris(app.spool, settings, "r1")) == sorted(debris)
+    assert sweep_debris(app.spool, settings, "r1") == []  # not old enough yet
+    later = time.time() + 120
+    assert sorted(sweep_debris(app.spool, settings, "r1", now=later)) == sorted(debris)
     assert all(path.exists() for path in users)
-    assert sweep_debris(app.spool, settings, "r1") == []
+    assert sweep_debris(app.spool, settings, "r1", now=later) == []
 
 
 # -- the inbox's delivery --------------------------------------------------------------------------------

@@ -163,15 +163,14 @@ def test_a_hard_link_to_another_users_file_is_refused(app, inbox, ingesters, tmp
 
 
 def test_debris_of_killed_processes_is_swept_and_nothing_else(app, inbox, cli):
-    old = time.time() - 3
     debris = [temporary_name(app.spool.media / "01J00000000000000000000000.wav"),
               temporary_name(inbox / "team" / "talk.txt"), temporary_name(inbox / "talk.wav.error.txt")]
     users = [inbox / "team" / "notes.tmp", inbox / "team" / ".notes.txt.0a1b2c3d.tmp"]
     for path in [*debris, *users]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("partial")
-        os.utime(path, (old, old))
     os.chown(users[1], OTHER_UID, -1)  # our pattern, but a user's own file
+    time.sleep(2.5)  # older than the grace period below
     done = cli("runner", "--burst", extra_env={"SPOOLSCRIBE_DEBRIS_GRACE": "2"})
     assert done.returncode == 0, done.stderr
     assert not any(path.exists() for path in debris) and all(path.exists() for path in users)

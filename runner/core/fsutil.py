@@ -169,9 +169,9 @@ def snapshot(source: BinaryIO, target: Path, temp_dir: Path | None = None) -> No
 
 def sweep_temporaries(directory: Path, older_than: float, now: float, recursive: bool = False) -> list[Path]:
     """Remove the temporary files ``temporary_name`` made in ``directory`` (with ``recursive``, in
-    its folders too; symbolic links to folders are not followed) whose modification time is more
-    than ``older_than`` seconds before ``now`` (seconds since the epoch): the leftovers of a killed
-    writer. Only regular files named like ``.<name>.<8 hex digits>.tmp`` and owned by this
+    its folders too; symbolic links to folders are not followed) whose status change time (ctime:
+    the last write, rename or link, which no one can set back) is more than ``older_than`` seconds
+    before ``now`` (seconds since the epoch): the leftovers of a killed writer. Only regular files named like ``.<name>.<8 hex digits>.tmp`` and owned by this
     process's user are removed, never anything else. Returns what was removed; an unreadable
     folder or file is skipped.
     """
@@ -186,7 +186,7 @@ def sweep_temporaries(directory: Path, older_than: float, now: float, recursive:
                 removed += sweep_temporaries(Path(entry.path), older_than, now, recursive)
             elif TEMPORARY_NAME.match(entry.name) and entry.is_file(follow_symlinks=False) \
                     and entry.stat(follow_symlinks=False).st_uid == os.geteuid() \
-                    and now - entry.stat(follow_symlinks=False).st_mtime > older_than:
+                    and now - entry.stat(follow_symlinks=False).st_ctime > older_than:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
