@@ -93,12 +93,13 @@ def test_a_symlink_swapped_in_during_delivery_never_leaks_its_target(app, tmp_pa
             swaps += 2
     finally:
         watch.close()
+    swapping = time.monotonic() - started
     wait_for(lambda: len(app.store.list(limit=500)) == attempts, 60,
              what=f"every file queued once it stays still; log:\n{daemon.log()}")
     server = web_server(extra_env=extra)
     served = {job.original_name: fetch(f"{server.url}/api/jobs/{job.id}/media") for job in app.store.list(limit=500)}
     leaked = sorted(name for name, (_, body) in served.items() if b"TOP SECRET" in body)
-    print(f"{swaps} swaps in {time.monotonic() - started:.1f} s over {attempts} files; {len(leaked)} leaked")
+    print(f"{swaps} swaps in {swapping:.1f} s over {attempts} files; {len(leaked)} leaked")
     assert leaked == []
     assert all(answer == (200, (inbox / name).read_bytes()) for name, answer in served.items())
 
