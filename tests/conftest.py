@@ -441,6 +441,7 @@ def ended_job(app: App) -> Callable[..., object]:
 
     from runner.core.options import JobOptions
     from runner.core.schema import Job, JobSource, JobStatus
+    from runner.jobs.outputs import record_outputs
     from runner.jobs.submit import submit_path
 
     def make(status: str = "succeeded", days: float = 0.0, name: str = "jfk.flac",
@@ -455,6 +456,7 @@ def ended_job(app: App) -> Callable[..., object]:
         outputs = [folder / f"{Path(name).stem}.{fmt}" for fmt in formats]
         for path in outputs:
             path.write_text(f"output of {job.id}\n")
+        record_outputs(app.store.engine, job.id, outputs)
         assert app.store.finish(job.id, "test-runner", JobStatus(status), outputs=[str(p) for p in outputs],
                                 duration=11.0, processed_seconds=11.0,
                                 error="test failure" if status == JobStatus.FAILED.value else None)

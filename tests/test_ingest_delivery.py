@@ -31,7 +31,7 @@ def drop(inbox: Path, name: str, source: Path = DATA / "jfk.flac") -> tuple[Path
     return target, os.stat(target)
 
 
-def test_a_stable_file_becomes_a_queued_inbox_job_hard_linked_and_untouched(app, inbox, delivery):
+def test_a_stable_file_becomes_a_queued_inbox_job_as_a_snapshot_and_untouched(app, inbox, delivery):
     path, before = drop(inbox, "会议 (二) talk.flac")
     result = delivery.deliver(path, before)
     assert result.outcome is Outcome.QUEUED
@@ -39,7 +39,8 @@ def test_a_stable_file_becomes_a_queued_inbox_job_hard_linked_and_untouched(app,
     assert (job.source, job.inbox_path, job.original_name, job.status) == ("inbox", str(path), "会议 (二) talk.flac", "queued")
     assert job.options["formats"] == list(app.settings.inbox_formats)
     media = app.spool.media_path(job.media_path)
-    assert media.stat().st_ino == path.stat().st_ino  # a hard link: same filesystem
+    assert media.stat().st_ino != path.stat().st_ino and path.stat().st_nlink == 1  # a snapshot, not a link
+    assert media.read_bytes() == path.read_bytes()
     after = os.stat(path)
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
     assert path.read_bytes() == (DATA / "jfk.flac").read_bytes()

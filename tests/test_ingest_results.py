@@ -80,7 +80,23 @@ def test_an_outbox_mirrors_the_inbox_tree(tmp_path):
     assert paths == {"srt": tmp_path / "out" / "a" / "b" / "talk.srt"}
     (tmp_path / "forced").mkdir()
     elsewhere = inbox_output_paths(settings, inbox_job(tmp_path / "forced" / "talk.wav", formats=("srt",)))
-    assert elsewhere == {"srt": tmp_path / "forced" / "talk.srt"}  # not below the inbox: next to it
+    assert elsewhere == {"srt": settings.outputs_dir / JOB_ID / "talk.srt"}  # not below the inbox: not beside it
+
+
+def test_results_never_leave_the_inbox(settings, tmp_path):
+    """A hand-placed job file may name any inbox path; results stay in the inbox or go to the job's
+    own outputs directory, also through ``..`` or a folder replaced by a link to the data root."""
+    settings.inbox_dir.mkdir(parents=True)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    outside = {"sibling": tmp_path / "talk.wav", "dotdot": settings.inbox_dir / ".." / "home" / "talk.wav",
+               "etc": Path("/etc/talk.wav")}
+    (settings.inbox_dir / "linked").symlink_to(settings.home)
+    outside["linked"] = settings.inbox_dir / "linked" / "talk.wav"
+    for source in outside.values():
+        assert inbox_output_paths(settings, inbox_job(source, formats=("txt",))) == {
+            "txt": settings.outputs_dir / JOB_ID / "talk.txt"}, source
+        assert write_error_file(settings, inbox_job(source), "bad", "r1") is None
+    assert not (settings.home / "talk.wav.error.txt").exists() and not (tmp_path / "talk.wav.error.txt").exists()
 
 
 def test_a_failed_job_leaves_an_error_file_and_never_replaces_one(settings):

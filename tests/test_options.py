@@ -42,7 +42,8 @@ def via_folder(tmp_path: Path, text: str) -> JobOptions:
 def job_file_options(app, options: object) -> JobOptions:
     """Write a job file with ``options`` as its options object into ``new/`` and read it back."""
     job_id = new_job_id()
-    media = app.spool.store_media_file(job_id, AUDIO)
+    with open(AUDIO, "rb") as source:
+        media = app.spool.store_media_file(job_id, AUDIO.name, source)
     document = json.loads(JobFile(job_id, media, "talk.flac", "cli", JobOptions()).to_json())
     (app.spool.new / f"{job_id}.json").write_text(json.dumps({**document, "options": options}), encoding="utf-8")
     return app.spool.read(app.spool.new / f"{job_id}.json").options

@@ -96,7 +96,8 @@ def test_bad_job_files_are_moved_aside_with_the_reason_and_the_runner_goes_on(ap
 
 def test_a_job_file_without_a_row_is_still_run(app, make_runner, start_runner):
     job_id = new_job_id()
-    media_path = app.spool.store_media_file(job_id, DATA / "jfk.flac")
+    with open(DATA / "jfk.flac", "rb") as source:
+        media_path = app.spool.store_media_file(job_id, "jfk.flac", source)
     app.spool.enqueue(JobFile(job_id, media_path, "dropped.wav", "cli", JobOptions(formats=("txt",))))
     start_runner(make_runner(), burst=True).join(timeout=60)
     job = app.store.get(job_id)

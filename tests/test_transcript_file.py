@@ -17,6 +17,7 @@ from runner.core.transcript import (
     Word,
     read_transcript,
 )
+from runner.jobs.outputs import record_outputs
 from runner.output.formats import RENDERERS
 from runner.output.naming import output_paths
 from runner.output.speakers import assign_speakers
@@ -114,6 +115,7 @@ def finished_with(app, ended_job, transcript: Transcript | None):
     if transcript is not None:
         paths = {Path(name).suffix[1:]: Path(name) for name in job.outputs}
         write_outputs(transcript, paths, {"job_id": job.id})
+        record_outputs(app.store.engine, job.id, paths.values())  # as the runner does after writing
     return job
 
 

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify, request, send_file, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import BadRequest, Conflict, NotFound
+from werkzeug.exceptions import BadRequest, Conflict, Gone, NotFound
 
-from runner.core.mediatype import media_type
+from runner.core.mediatype import media_type_of
 from runner.core.states import ACTIVE, JobStatus
 from runner.core.store import utcnow
 from runner.core.text import printable
-from runner.jobs.files import media_file
+from runner.jobs.files import open_media
 from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
+from runner.jobs.outputs import OutputChangedError, open_output
 from runner.jobs.view import job_to_dict
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.auth import authenticated
-from webui.jobfiles import output_file
+from webui.jobfiles import send_open_file
 from webui.present import summarize
 from webui.services import services
 from webui.speakers import job_speakers, rename_job_speakers
@@ -71,18 +72,22 @@ def get_job(job_id: str) -> Response:
 
 @bp.get("/api/jobs/<job_id>/transcript.<fmt>")
 def transcript(job_id: str, fmt: str) -> Response:
-    """A finished job's output file as a UTF-8 download named after the original file."""
+    """A finished job's output file as a UTF-8 download named after the original file; 410 when the
+    file at its path is no longer the one the runner wrote (replaced by a link or another file)."""
     if fmt not in TRANSCRIPT_TYPES:
         raise NotFound(f"unknown transcript format {fmt!r}; use one of {', '.join(TRANSCRIPT_TYPES)}")
     svc = services()
     job = find_job(svc, job_id)
     if job.status in ACTIVE:
         raise Conflict(f"job {job.id} is {job.status}; its transcript is ready when it has finished")
-    path = output_file(job, fmt, svc.settings)
-    if path is None:
+    try:
+        opened = open_output(svc.store.engine, job, fmt)
+    except OutputChangedError as exc:
+        raise Gone(str(exc)) from None
+    if opened is None:
         asked = ", ".join(job.options.get("formats", []))
         raise NotFound(f"job {job.id} has no {fmt} transcript (it is {job.status}; formats asked for: {asked})")
-    response = send_file(path, as_attachment=True, download_name=path.name, conditional=True, max_age=0)
+    response = send_open_file(opened[0], TRANSCRIPT_TYPES[fmt], opened[1].name, as_attachment=True)
     response.content_type = f"{TRANSCRIPT_TYPES[fmt]}; charset=utf-8"
     return response
 
@@ -94,11 +99,10 @@ def media(job_id: str) -> Response:
     guessed from the uploader's file name, which only names the download (escaped)."""
     svc = services()
     job = find_job(svc, job_id)
-    path = media_file(job, svc.spool)
-    if path is None:
+    handle = open_media(job, svc.spool)
+    if handle is None:
         raise NotFound(f"the media of job {job.id} is no longer in the spool")
-    return send_file(path, mimetype=media_type(path), as_attachment=True, download_name=printable(job.original_name),
-                     conditional=True, max_age=0)
+    return send_open_file(handle, media_type_of(handle), printable(job.original_name), as_attachment=True)
 
 
 @bp.post("/api/jobs/<job_id>/cancel")
@@ -117,7 +121,7 @@ def speakers(job_id: str) -> Response:
         raise BadRequest('send JSON {"names": {"SPEAKER_00": "a name", ...}} with the speakers to rename')
     svc = services()
     renamed = rename_job_speakers(svc, job_id, names)
-    return jsonify(renamed=renamed, speakers=job_speakers(find_job(svc, job_id), svc.settings))
+    return jsonify(renamed=renamed, speakers=job_speakers(find_job(svc, job_id), svc.store))
 
 
 @bp.post("/api/jobs/<job_id>/retry")

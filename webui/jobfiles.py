@@ -1,16 +1,19 @@
 """A job's files as the web serves them: its output files and its transcript lines (its media:
-``runner.jobs.files.media_file``). Nothing outside the data root, the inbox or the outbox is ever read."""
+``runner.jobs.files.open_media``). Only files the service wrote itself are read, each through a
+descriptor checked against what was recorded when it was written (``runner.jobs.outputs``)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
-from runner.core.schema import Job, JobSource
-from runner.core.settings import Settings
+from flask import Response, request, send_file
+
+from runner.core.schema import Job
 from runner.core.store import JobStore
-from runner.core.transcript import read_transcript
-from runner.jobs.files import within
+from runner.core.transcript import Transcript, parse_transcript
+from runner.jobs.outputs import OutputChangedError, open_output
 
 
 @dataclass(frozen=True)
@@ -24,30 +27,69 @@ class Line:
     speaker: str | None = None
 
 
-def output_file(job: Job, fmt: str, settings: Settings) -> Path | None:
-    """The job's output file of format ``fmt`` (``txt``, ``srt``, ``vtt``, ``json``), if it was
-    written and still exists inside the data root, or, for an inbox job, the inbox or outbox."""
-    roots = [settings.home]
-    if job.source == JobSource.INBOX.value:
-        roots += [root for root in (settings.inbox_dir, settings.outbox_dir) if root is not None]
-    for name in job.outputs or []:
-        path = Path(name)
-        if path.suffix == f".{fmt}" and path.is_file() and any(within(path, root) for root in roots):
-            return path
-    return None
+def send_open_file(handle: BinaryIO, mimetype: str, download_name: str, as_attachment: bool = False) -> Response:
+    """A response that sends the open file ``handle`` (closed when sent), with its size, an ETag and
+    Last-Modified from its descriptor, and HTTP range support; never reopened by its path.
+
+    Raises:
+        werkzeug.exceptions.RequestedRangeNotSatisfiable: a range outside the file (416; it is closed).
+    """
+    info = os.fstat(handle.fileno())
+    response = send_file(handle, mimetype=mimetype, as_attachment=as_attachment, download_name=download_name,
+                         conditional=False, max_age=0, last_modified=info.st_mtime,
+                         etag=f"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}")
+    response.content_length = info.st_size
+    try:
+        response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
+    except Exception:
+        handle.close()
+        raise
+    return response
 
 
-def transcript_lines(job: Job, settings: Settings, store: JobStore) -> list[Line]:
-    """The job's transcript: the segments of its JSON output, or, without one (still running, or
-    no ``json`` format asked for), the segments its runner has checkpointed so far.
+def read_transcript_output(job: Job, store: JobStore) -> Transcript | None:
+    """The transcript in the job's JSON output, or None when there is none, it is gone, or it is not
+    the file the service wrote (replaced or changed since; logged). Read from the checked descriptor.
+
+    Raises:
+        OSError: the output cannot be read.
+        runner.core.transcript.TranscriptFileError: it is not a spoolscribe JSON transcript.
+    """
+    try:
+        opened = open_output(store.engine, job, "json")
+    except OutputChangedError:
+        return None
+    if opened is None:
+        return None
+    handle, path = opened
+    with handle:
+        return parse_transcript(handle.read(), path.name)[0]
+
+
+def output_formats(job: Job, formats: tuple[str, ...], store: JobStore) -> list[str]:
+    """Those of ``formats`` the job has an output file of that can be served."""
+    available = []
+    for fmt in formats:
+        try:
+            opened = open_output(store.engine, job, fmt)
+        except OutputChangedError:
+            continue
+        if opened is not None:
+            opened[0].close()
+            available.append(fmt)
+    return available
+
+
+def transcript_lines(job: Job, store: JobStore) -> list[Line]:
+    """The job's transcript: the segments of its JSON output, or, without one (still running, no
+    ``json`` format asked for, or one that is not the file the service wrote), the segments its
+    runner has checkpointed.
 
     Raises:
         OSError: the JSON output exists but cannot be read.
         runner.core.transcript.TranscriptFileError: it is not a spoolscribe JSON transcript.
     """
-    path = output_file(job, "json", settings)
-    if path is None:
+    transcript = read_transcript_output(job, store)
+    if transcript is None:
         return [Line(s.start, s.end, s.text) for s in store.segments(job.id)]
-    transcript, _ = read_transcript(path)
     return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]
-

@@ -30,7 +30,7 @@ from webui.actions import (
     listing_filter,
     retry_job,
 )
-from webui.jobfiles import output_file, transcript_lines
+from webui.jobfiles import output_formats, transcript_lines
 from webui.services import services
 from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
@@ -87,7 +87,7 @@ def upload() -> Response:
 def _job_state(job: Job) -> dict:
     svc = services()
     return {"job": job, "now": utcnow(), "active": job.status in ACTIVE,
-            "downloads": [fmt for fmt in (*FORMATS, "rttm") if output_file(job, fmt, svc.settings) is not None],
+            "downloads": output_formats(job, (*FORMATS, "rttm"), svc.store),
             "webhooks": job_webhooks(svc.store.engine, job.id)}
 
 
@@ -97,13 +97,13 @@ def job_page(job_id: str) -> str:
     svc = services()
     job = find_job(svc, job_id)
     try:
-        lines = transcript_lines(job, svc.settings, svc.store)
+        lines = transcript_lines(job, svc.store)
         transcript_error = None
     except (OSError, ValueError) as exc:
         lines, transcript_error = [], f"the transcript file cannot be read ({exc})"
     return render_template("job.html", lines=lines, transcript_error=transcript_error,
                            has_media=media_file(job, svc.spool) is not None,
-                           speakers=job_speakers(job, svc.settings), **_job_state(job))
+                           speakers=job_speakers(job, svc.store), **_job_state(job))
 
 
 @bp.get("/live/jobs/<job_id>")

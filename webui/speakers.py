@@ -9,27 +9,26 @@ from collections.abc import Mapping
 from werkzeug.exceptions import BadRequest, Conflict
 
 from runner.core.schema import Job
-from runner.core.settings import Settings
 from runner.core.states import ACTIVE
-from runner.core.transcript import read_transcript
+from runner.core.store import JobStore
+from runner.jobs.outputs import output_path, record_outputs
 from runner.output.formats import RENDERERS
 from runner.output.relabel import rename_speakers
 from runner.output.speakers import speakers_of
 from webui.actions import find_job
-from webui.jobfiles import output_file
+from webui.jobfiles import output_formats, read_transcript_output
 from webui.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def job_speakers(job: Job, settings: Settings) -> list[str]:
+def job_speakers(job: Job, store: JobStore) -> list[str]:
     """The speakers of the job's JSON output in order of first appearance; empty when the job was
-    not diarized, has no JSON output, or it cannot be read."""
-    path = output_file(job, "json", settings)
-    if path is None:
-        return []
+    not diarized, has no JSON output, or it cannot be read or served."""
     try:
-        transcript, _ = read_transcript(path)
+        transcript = read_transcript_output(job, store)
+        if transcript is None:
+            return []
     except (OSError, ValueError):  # the job page says why the transcript cannot be read
         return []
     return speakers_of(transcript)
@@ -48,7 +47,8 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
     job = find_job(services, job_id)
     if job.status in ACTIVE:
         raise Conflict(f"job {job.id} is {job.status}; its speakers can be renamed when it has finished")
-    paths = [path for fmt in RENDERERS if (path := output_file(job, fmt, services.settings)) is not None]
+    paths = [path for fmt in output_formats(job, tuple(RENDERERS), services.store)
+             if (path := output_path(job, fmt)) is not None]
     try:
         renamed = rename_speakers(paths, names)
     except FileNotFoundError:
@@ -56,5 +56,7 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
                        "format to rename its speakers") from None
     except ValueError as exc:  # runner.output.speakers.SpeakerNameError included
         raise BadRequest(str(exc)) from None
+    if renamed:
+        record_outputs(services.store.engine, job.id, paths)  # rewritten: new files
     log.info("web: job %s: speakers renamed (%s)", job.id, ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
     return renamed

@@ -1,16 +1,37 @@
-"""Files that appear atomically: write to a temporary name, fsync, rename (as Maildir delivers)."""
+"""Files that appear atomically: write to a temporary name, fsync, rename (as Maildir delivers);
+files that are read safely: opened once without following a symbolic link, checked on the descriptor."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import re
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 COPY_CHUNK = 1 << 20  # bytes
+FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): share the source's extents (Python 3.12 names it)
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+"""How a file from outside is opened: never through a symbolic link, and a FIFO cannot block the open."""
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+"""The names ``temporary_name`` makes (and only they): ``.<name>.<8 hex digits>.tmp``."""
+
+
+class UnsafeFileError(OSError):
+    """A file that must not be read: a symbolic link, not a regular file, or one that fails an
+    owner or link-count check. ``filename`` is the path; the message says what is wrong."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(errno.EPERM, reason, str(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename} {self.strerror}"
 
 
 def fsync_dir(directory: Path) -> None:
@@ -145,13 +166,94 @@ def copy_stream(source: BinaryIO, target: BinaryIO, limit: int | None = None) ->
     return total
 
 
-def link_or_copy(source: Path, target: Path) -> None:
-    """Make ``target`` a hard link to ``source`` when both are on one filesystem, else a copy.
+def open_regular(path: Path | str) -> tuple[BinaryIO, os.stat_result]:
+    """Open a regular file for reading without following a symbolic link in its last component
+    (``O_NOFOLLOW``; ``O_NONBLOCK``, so a FIFO put in its place cannot hang the open); return the
+    open binary file and ``os.fstat`` of its descriptor, which every later check must use.
 
-    The copy is written under a temporary name and renamed, so ``target`` appears complete.
+    Raises:
+        UnsafeFileError: ``path`` is a symbolic link or not a regular file (a FIFO, a device, a directory).
+        OSError: it cannot be opened (FileNotFoundError, PermissionError, ...).
     """
     try:
-        os.link(source, target)
+        fd = os.open(path, READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(path, "is a symbolic link; only regular files are read") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError(path, "is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), info
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def same_version(before: os.stat_result, after: os.stat_result) -> bool:
+    """True when two stats are of the same file, unchanged: device, inode, size, mtime and ctime."""
+    fields = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+    return all(getattr(before, name) == getattr(after, name) for name in fields)
+
+
+def _copy_range(source: int, target: int) -> None:
+    """Copy all of ``source`` from its start with ``copy_file_range``, or read/write where the
+    kernel cannot (EXDEV on old kernels, EINVAL/ENOSYS/EOPNOTSUPP on some filesystems)."""
+    offset = 0
+    try:
+        while copied := os.copy_file_range(source, target, COPY_CHUNK * 64, offset, offset):
+            offset += copied
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+    os.ftruncate(target, 0)
+    with open(source, "rb", closefd=False) as src, open(target, "wb", closefd=False) as dst:
+        src.seek(0)
+        dst.seek(0)
+        shutil.copyfileobj(src, dst, COPY_CHUNK)
+
+
+def snapshot(source: BinaryIO, target: Path, temp_dir: Path | None = None) -> None:
+    """Make ``target`` an independent copy of the open file ``source`` (from its start): a reflink
+    (``FICLONE``: shared extents, copy on write) where the filesystem can, else ``copy_file_range``,
+    else a plain copy. Never a hard link: a later change of the source never changes ``target``.
+    Written under a temporary name and renamed (see ``atomic_file``), so ``target`` appears complete.
+
+    Raises:
+        OSError: reading the source or writing the target failed (nothing is left under ``target``).
+    """
+    with atomic_file(target, temp_dir=temp_dir) as handle:
+        try:
+            fcntl.ioctl(handle.fileno(), FICLONE, source.fileno())
+        except OSError:
+            _copy_range(source.fileno(), handle.fileno())
+
+
+def sweep_temporaries(directory: Path, older_than: float, now: float, recursive: bool = False) -> list[Path]:
+    """Remove the temporary files ``temporary_name`` made in ``directory`` (with ``recursive``, in
+    its folders too; symbolic links to folders are not followed) whose status change time (ctime:
+    the last write, rename or link, which no one can set back) is more than ``older_than`` seconds
+    before ``now`` (seconds since the epoch): the leftovers of a killed writer. Only regular files named like ``.<name>.<8 hex digits>.tmp`` and owned by this
+    process's user are removed, never anything else. Returns what was removed; an unreadable
+    folder or file is skipped.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
     except OSError:
-        with atomic_file(target) as handle, open(source, "rb") as src:
-            shutil.copyfileobj(src, handle, COPY_CHUNK)
+        return removed
+    for entry in entries:
+        try:
+            if recursive and entry.is_dir(follow_symlinks=False):
+                removed += sweep_temporaries(Path(entry.path), older_than, now, recursive)
+            elif TEMPORARY_NAME.match(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_uid == os.geteuid() \
+                    and now - entry.stat(follow_symlinks=False).st_ctime > older_than:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed

@@ -7,7 +7,8 @@ recognised: a browser told ``nosniff`` renders none of them as a page.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from typing import BinaryIO
 
 OCTET_STREAM = "application/octet-stream"
 HEAD_BYTES = 64
@@ -43,11 +44,11 @@ def sniff(head: bytes) -> str:
     return OCTET_STREAM
 
 
-def media_type(path: Path) -> str:
-    """``sniff`` of the first bytes of the file at ``path``.
+def media_type_of(handle: BinaryIO) -> str:
+    """``sniff`` of the first bytes of the open file ``handle``, read from its descriptor at offset 0
+    without moving its position (the file is never reopened by its path).
 
     Raises:
-        OSError: the file cannot be opened or read.
+        OSError: the file cannot be read.
     """
-    with open(path, "rb") as handle:
-        return sniff(handle.read(HEAD_BYTES))
+    return sniff(os.pread(handle.fileno(), HEAD_BYTES, 0))

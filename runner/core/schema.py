@@ -236,3 +236,21 @@ class WebhookAttempt(Base):
     """What went wrong, or None for a 2xx answer."""
     runner: Mapped[str] = mapped_column(String(128))
     """The runner that made the attempt."""
+
+
+class OutputFile(Base):
+    """An output file a runner (or a speaker rename) wrote for a job, as it was just after writing:
+    what the web checks on the opened descriptor before serving it, so that a file put in its
+    place (a symbolic or hard link, another file renamed there) is never served."""
+
+    __tablename__ = "output_files"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    """The absolute path, as in ``Job.outputs``."""
+    device: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    """Bytes."""
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    """Modification time, nanoseconds since the epoch."""

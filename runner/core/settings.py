@@ -72,6 +72,10 @@ class Settings:
     """Loaded models a runner keeps warm at once (per-job model choice)."""
     reap_interval: float = 30.0
     """Seconds between a runner's passes of the reaper (expired leases, spool repair)."""
+    debris_grace: float = 3600.0
+    """Seconds a temporary file (``.<name>.<8 hex>.tmp``) a killed process left in the spool, the
+    outputs, the inbox or the outbox must be unchanged before a runner removes it (it looks every
+    half of this); nothing else is ever removed."""
     stop_grace: float = 20.0
     """After the first SIGTERM, seconds to reach a segment boundary before the job is handed back
     from its last checkpoint and the runner exits (fits systemd's TimeoutStopSec=30)."""
@@ -220,7 +224,7 @@ class Settings:
     # operations
     retention_media_days: float = 7.0
     """Days after a succeeded or cancelled job ended before its media in the spool is deleted (0: kept).
-    An inbox job's source file is never deleted, only the spool's link or copy of it."""
+    An inbox job's source file is never deleted, only the spool's snapshot of it."""
     retention_failed_media_days: float = 30.0
     """Days after a failed job ended before its media is deleted: longer, so it can still be retried (0: kept)."""
     retention_job_days: float = 0.0

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from ulid import ULID
 
 from runner.core.errors import SpoolscribeError
-from runner.core.fsutil import atomic_file, atomic_write, copy_stream, link_or_copy
+from runner.core.fsutil import atomic_file, atomic_write, copy_stream, snapshot
 from runner.core.options import JobOptions, OptionsError
 from runner.core.schema import JobSource
 
@@ -115,14 +115,15 @@ class Spool:
             copy_stream(stream, handle, limit)
         return relative
 
-    def store_media_file(self, job_id: str, source: Path) -> str:
-        """Hard-link (same filesystem) or copy ``source`` into ``media/``; return its relative path.
+    def store_media_file(self, job_id: str, original_name: str, source: BinaryIO) -> str:
+        """Store a snapshot of the open file ``source`` in ``media/`` (a reflink or a copy, never a
+        hard link: the queued media cannot change with the source); return its relative path.
 
         Raises:
-            OSError: the source cannot be read or the spool written.
+            OSError: the source cannot be read or the spool written (nothing is left behind).
         """
-        relative = f"media/{job_id}{media_extension(source.name)}"
-        link_or_copy(source, self.root / relative)
+        relative = f"media/{job_id}{media_extension(original_name)}"
+        snapshot(source, self.root / relative, temp_dir=self.tmp)
         return relative
 
     def enqueue(self, job: JobFile) -> Path:

@@ -159,12 +159,21 @@ def read_transcript(path: Path) -> tuple[Transcript, dict[str, Any]]:
         TranscriptFileError: it is not UTF-8 JSON text of a spoolscribe transcript (the message
             names the file and what is wrong).
     """
-    data = path.read_bytes()
+    return parse_transcript(path.read_bytes(), path.name)
+
+
+def parse_transcript(data: bytes, name: str) -> tuple[Transcript, dict[str, Any]]:
+    """The transcript and the job's metadata in ``data``, the bytes of a JSON output named ``name``
+    (for messages), as ``read_transcript`` reads them from a file.
+
+    Raises:
+        TranscriptFileError: not UTF-8 JSON text of a spoolscribe transcript.
+    """
     try:
         document = json.loads(data.decode("utf-8"))
         if not isinstance(document, dict):
             raise TranscriptFileError(f"it holds a JSON {type(document).__name__}, not an object")
         return Transcript.from_document(document), {k: v for k, v in document.items() if k not in DOCUMENT_KEYS}
     except ValueError as exc:  # UnicodeDecodeError, json.JSONDecodeError, TranscriptFileError
-        raise TranscriptFileError(f"{path.name} is not a spoolscribe JSON transcript: {exc} "
+        raise TranscriptFileError(f"{name} is not a spoolscribe JSON transcript: {exc} "
                                   "(submit the recording again for a new one)") from None

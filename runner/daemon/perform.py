@@ -29,6 +29,7 @@ from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
 from runner.daemon.media import Audio, MediaError, decode
 from runner.daemon.recognizer import ModelError, Recognizer
+from runner.jobs.outputs import record_outputs
 from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
 from runner.output.naming import output_formats, output_paths, safe_stem
 from runner.output.writing import write_outputs
@@ -185,6 +186,7 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     if not ctx.store.record_progress(job.id, ctx.runner, stage="writing", warnings=warnings):
         raise _Lost()
     written = _write_results(ctx.settings, job, transcript, warnings=warnings)
+    record_outputs(ctx.store.engine, job.id, written)
     if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
                             warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
         raise _Lost()
@@ -278,6 +280,7 @@ def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings
         raise _Lost()
     transcript = Transcript(language, None, duration, tuple(segments))
     written = _write_results(ctx.settings, job, transcript, partial=True)
+    record_outputs(ctx.store.engine, job.id, written)
     ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],
                                      warnings=[*warnings, "cancelled: the transcript is partial"])
     log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 
+from runner.core.fsutil import sweep_temporaries
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.states import ENDED
@@ -69,3 +71,20 @@ def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPA
         if job is not None and job.status in ENDED:
             spool.finish(job_id)
     return repaired
+
+
+def sweep_debris(spool: Spool, settings: Settings, reaper: str, now: float | None = None) -> list[Path]:
+    """Remove the temporary files (``runner.core.fsutil.temporary_name``) a killed process left in
+    the spool's ``media/`` and ``tmp/``, and, in their whole trees, the outputs, the inbox and the
+    outbox, once unchanged for ``Settings.debris_grace`` seconds; return what was removed. Only
+    that name pattern and only the service user's own files: never a user's file.
+    """
+    now = time.time() if now is None else now
+    removed = [*sweep_temporaries(spool.media, settings.debris_grace, now),
+               *sweep_temporaries(spool.tmp, settings.debris_grace, now)]
+    for tree in (settings.outputs_dir, settings.inbox_dir, settings.outbox_dir):
+        if tree is not None:
+            removed += sweep_temporaries(tree, settings.debris_grace, now, recursive=True)
+    for path in removed:
+        log.warning("runner %s: removed %s, a temporary file a killed process left behind", reaper, path)
+    return removed

@@ -11,6 +11,7 @@ from runner.core.diskguard import DiskGuard
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.store import JobStore
+from runner.daemon.reaper import sweep_debris
 from runner.daemon.webhook_sender import Dispatcher
 from runner.jobs.endings import Endings
 from runner.jobs.retention import sweep
@@ -31,6 +32,7 @@ class Upkeep:
         self.endings = Endings(store.engine, settings)
         self.dispatcher = Dispatcher(settings, store.engine, runner)
         self._last_sweep: float | None = None
+        self._last_debris: float | None = None
 
     def start(self) -> None:
         """Start delivering webhooks."""
@@ -60,7 +62,8 @@ class Upkeep:
                 log.exception("runner %s: job %s: could not record its ending", self.runner, job_id)
 
     def tick(self) -> None:
-        """The periodic pass: record missed endings; sweep by the retention settings when due."""
+        """The periodic pass: record missed endings; sweep by the retention settings when due, and
+        the debris of killed processes every half ``debris_grace``."""
         try:
             if self.endings.record_missed():
                 self.dispatcher.wake()
@@ -71,5 +74,8 @@ class Upkeep:
                 if purged:
                     log.info("runner %s: retention removed %d jobs and the media of %d more", self.runner,
                              sum(item.what == "job" for item in purged), sum(item.what == "media" for item in purged))
+            if self._last_debris is None or time.monotonic() - self._last_debris >= self.settings.debris_grace / 2:
+                self._last_debris = time.monotonic()
+                sweep_debris(self.spool, self.settings, self.runner)
         except Exception:
             log.exception("runner %s: upkeep pass failed", self.runner)

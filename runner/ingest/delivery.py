@@ -1,25 +1,32 @@
 """Taking a stable file: options from its folders, the exactly-once checks, then the spool.
 
-The user's file is never modified: it is hard-linked into the spool when on the same filesystem,
-copied otherwise (``runner.jobs.submit.submit_path``); the job records source ``inbox`` and the path.
+The user's file is never modified. It is opened once, without following a symbolic link, and every
+check is made on that descriptor (a regular file; owned by someone who may drop files there, see
+``Delivery.may_drop``; no second hard link), then a snapshot of it is taken into the spool from the
+same descriptor (a reflink or a copy, never a hard link: a later rewrite of the file cannot change
+the queued job). The job records source ``inbox`` and the path.
 """
 
 from __future__ import annotations
 
 import enum
+import grp
 import hashlib
 import os
+import pwd
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.core.fsutil import UnsafeFileError, open_regular, same_version
 from runner.core.options import JobOptions
 from runner.core.schema import InboxFileStatus, JobSource
 from runner.core.settings import Settings
-from runner.core.spool import Spool
+from runner.core.spool import JobFile, Spool, new_job_id
 from runner.core.store import JobStore
 from runner.ingest.folders import FolderOptions
 from runner.ingest.ledger import Ledger
-from runner.jobs.submit import submit_path
+from runner.jobs.submit import queue
 
 HASH_CHUNK = 1 << 20  # bytes
 
@@ -63,21 +70,25 @@ class Delivery:
 
     def __init__(self, store: JobStore, spool: Spool, ledger: Ledger, folders: FolderOptions) -> None:
         self.store, self.spool, self.ledger, self.folders = store, spool, ledger, folders
+        self.service_uid = os.geteuid()
 
     @classmethod
     def for_settings(cls, settings: Settings, store: JobStore, spool: Spool) -> Delivery:
         """A delivery for the configured inbox: default options from the settings (formats), the
         folders' settings files over them, the ledger on the store's database."""
-        folders = FolderOptions(settings.inbox_dir, JobOptions(formats=settings.inbox_formats))
+        folders = FolderOptions(settings.inbox_dir, JobOptions(formats=settings.inbox_formats),
+                                (settings.model, *settings.web_models))
         return cls(store, spool, Ledger(store.engine), folders)
 
     def deliver(self, path: Path, stat: os.stat_result, force: bool = False) -> Delivered:
-        """Queue the file at ``path``, whose (stable) stat is ``stat``, unless it was taken before
-        (``force`` skips that check).
+        """Queue a snapshot of the file at ``path``, whose (stable) stat is ``stat``, unless it was
+        taken before (``force`` skips that check). The content hashed is that of the snapshot.
 
         Raises:
             runner.ingest.folders.FolderSettingsError: a settings file of its folders is invalid.
-            OSError: the file cannot be read or linked/copied, or the spool cannot be written.
+            runner.core.fsutil.UnsafeFileError: the file is a symbolic link, not a regular file, owned
+                by someone else, or has another hard link (its ``filename`` is ``path``).
+            OSError: the file cannot be read, or the spool cannot be written.
         """
         options = self.folders.options_for(path)
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
@@ -85,19 +96,70 @@ class Delivery:
             known = self.ledger.find(str(path), size, mtime_ns)
             if known is not None:
                 return Delivered(Outcome.KNOWN, known.job_id)
-        sha256 = sha256_file(path)
-        after = os.stat(path, follow_symlinks=False)
-        if (after.st_size, after.st_mtime_ns, after.st_ino) != (size, mtime_ns, stat.st_ino):
-            return Delivered(Outcome.CHANGED)
-        if not force:
-            same = self.ledger.find_content(sha256)
-            if same is not None:
-                self.ledger.add(str(path), size, mtime_ns, sha256, InboxFileStatus.DUPLICATE, same.job_id)
-                return Delivered(Outcome.DUPLICATE, same.job_id)
-        record = self.ledger.add(str(path), size, mtime_ns, sha256, InboxFileStatus.DELIVERING)
+        handle, opened = open_regular(path)
+        with handle:
+            self._check_owner_and_links(path, opened)
+            if (opened.st_size, opened.st_mtime_ns, opened.st_ino) != (size, mtime_ns, stat.st_ino):
+                return Delivered(Outcome.CHANGED)
+            job_id = new_job_id()
+            media = self.spool.store_media_file(job_id, path.name, handle)
+            unchanged = same_version(opened, os.fstat(handle.fileno()))
+        job_file = JobFile(job_id, media, path.name, JobSource.INBOX.value, options, str(path))
+        return self._queue(path, job_file, opened if unchanged else None, force)
+
+    def _check_owner_and_links(self, path: Path, opened: os.stat_result) -> None:
+        """Refuse a file of someone who may not drop files here (see ``may_drop``) and a file with
+        a second hard link (a link to a file elsewhere, perhaps another user's; the spool makes none)."""
+        if not self.may_drop(opened.st_uid, path.parent):
+            raise UnsafeFileError(path, f"is owned by user {opened.st_uid}, who is neither the owner of its folder "
+                                  "or of the inbox, nor the service user, nor a member of the group of a "
+                                  "group-writable inbox; only their files are taken")
+        if opened.st_nlink != 1:
+            raise UnsafeFileError(path, f"has {opened.st_nlink} hard links; only files with one are taken "
+                                  "(copy the file into the inbox instead of linking it)")
+
+    def may_drop(self, uid: int, folder: Path) -> bool:
+        """True if user ``uid`` may have files taken from ``folder``: the service user, the owner of
+        the folder or of the inbox, or, when the inbox is group-writable (the shared inbox the
+        systemd set-up makes), a member of its group (primary or listed).
+
+        Raises:
+            OSError: the folder or the inbox cannot be looked at.
+        """
+        inbox = os.stat(self.folders.inbox)
+        if uid in (self.service_uid, inbox.st_uid, os.stat(folder).st_uid):
+            return True
+        if not inbox.st_mode & stat_module.S_IWGRP:
+            return False
         try:
-            job = submit_path(self.store, self.spool, path, options, kind=JobSource.INBOX,
-                              original_name=path.name, inbox_path=str(path))
+            user = pwd.getpwuid(uid)
+            return user.pw_gid == inbox.st_gid or user.pw_name in grp.getgrgid(inbox.st_gid).gr_mem
+        except KeyError:  # no such user or group
+            return False
+
+    def _queue(self, path: Path, job_file: JobFile, opened: os.stat_result | None, force: bool) -> Delivered:
+        """Queue the snapshot in the spool unless the file changed while it was copied (``opened``
+        None) or, without ``force``, its content was taken before; the snapshot is removed then,
+        and on any error before its row exists."""
+        snapshot = self.spool.media_path(job_file.media)
+        try:
+            if opened is None:
+                snapshot.unlink()
+                return Delivered(Outcome.CHANGED)
+            sha256 = sha256_file(snapshot)
+            same = None if force else self.ledger.find_content(sha256)
+            if same is not None:
+                snapshot.unlink()
+                self.ledger.add(str(path), opened.st_size, opened.st_mtime_ns, sha256, InboxFileStatus.DUPLICATE,
+                                same.job_id)
+                return Delivered(Outcome.DUPLICATE, same.job_id)
+            record = self.ledger.add(str(path), opened.st_size, opened.st_mtime_ns, sha256,
+                                     InboxFileStatus.DELIVERING)
+        except BaseException:
+            snapshot.unlink(missing_ok=True)
+            raise
+        try:
+            job = queue(self.store, self.spool, job_file)
         except BaseException:
             self.ledger.discard(record)
             raise

@@ -5,7 +5,7 @@ The file (TOML, UTF-8)::
 
     language = "zh"              # a code such as en, de, zh, or "auto"
     task = "transcribe"          # or "translate" (into English)
-    model = "small"              # a model name or a CTranslate2 directory
+    model = "small"              # the default model or one of SPOOLSCRIBE_WEB_MODELS (no other path)
     formats = ["txt", "srt"]     # or "txt,srt"
     initial_prompt = "以下是普通话的句子。"  # names and terms that help recognition
     hotwords = "spoolscribe"
@@ -27,6 +27,7 @@ from typing import Any
 import tomllib
 
 from runner.core.errors import SpoolscribeError
+from runner.core.fsutil import open_regular
 from runner.core.options import JobOptions, OptionsError, parse_options
 
 SETTINGS_FILE = ".spoolscribe.toml"
@@ -59,11 +60,13 @@ def parse_folder_settings(path: Path, data: bytes) -> dict[str, Any]:
 
 class FolderOptions:
     """The job options of a file in the inbox: ``defaults`` overridden by the settings files of
-    its folders, from the inbox down. Files are re-read only when they change (size, mtime)."""
+    its folders, from the inbox down. Files are re-read only when they change (size, mtime).
+    A folder may choose only a model of ``models`` (the configured ones): never any other path."""
 
-    def __init__(self, inbox: Path, defaults: JobOptions) -> None:
+    def __init__(self, inbox: Path, defaults: JobOptions, models: tuple[str, ...] = ()) -> None:
         self.inbox = inbox
         self.defaults = defaults
+        self.models = models
         self._cache: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     def options_for(self, path: Path) -> JobOptions:
@@ -93,9 +96,15 @@ class FolderOptions:
         if stat.st_size > MAX_SETTINGS_BYTES:
             raise FolderSettingsError(file, f"is larger than {MAX_SETTINGS_BYTES} bytes")
         try:
-            values = parse_folder_settings(file, file.read_bytes())
+            handle, _ = open_regular(file)  # never through a symbolic link
+            with handle:
+                values = parse_folder_settings(file, handle.read(MAX_SETTINGS_BYTES + 1))
         except OSError as exc:
             raise FolderSettingsError(file, f"cannot be read: {exc.strerror}") from None
+        if values.get("model") not in (None, *self.models):
+            raise FolderSettingsError(file, f"model {values['model']!r} is not one of the configured models "
+                                      f"({', '.join(self.models)}); the administrator can add it to "
+                                      "SPOOLSCRIBE_WEB_MODELS")
         try:
             JobOptions.from_mapping({**self.defaults.to_dict(), **values})
         except OptionsError as exc:

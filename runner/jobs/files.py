@@ -8,7 +8,9 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
+from runner.core.fsutil import open_regular
 from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
@@ -30,6 +32,19 @@ def media_file(job: Job, spool: Spool) -> Path | None:
     return None
 
 
+def open_media(job: Job, spool: Spool) -> BinaryIO | None:
+    """Open the job's media in the spool for reading (without following a symbolic link; a regular
+    file only), or None when it is not there or is not such a file. The caller closes it."""
+    if media_file(job, spool) is None:
+        return None
+    try:
+        handle, _ = open_regular(spool.media_path(job.media_path))
+    except OSError as exc:
+        log.warning("job %s: not serving its media: %s", job.id, exc.strerror or exc)
+        return None
+    return handle
+
+
 def _unlink(job: Job, path: Path) -> bool:
     """Remove one file (a symbolic link itself, never its target); False if it was not there or
     could not be removed (logged)."""
@@ -44,7 +59,7 @@ def _unlink(job: Job, path: Path) -> bool:
 
 
 def remove_media(job: Job, spool: Spool) -> Path | None:
-    """Remove the job's media from the spool (for an inbox job: the spool's link or copy, never the
+    """Remove the job's media from the spool (for an inbox job: the spool's snapshot, never the
     source); return its path, or None when there was none to remove."""
     media = spool.media_path(job.media_path)
     if media.parent.resolve() != spool.media.resolve() or not media.name.startswith(job.id):

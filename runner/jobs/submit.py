@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
+from runner.core.fsutil import open_regular
 from runner.core.options import JobOptions
 from runner.core.schema import Job, JobSource
 from runner.core.spool import JobFile, Spool, new_job_id
@@ -22,16 +23,20 @@ def submit_path(
     kind: JobSource = JobSource.CLI, original_name: str | None = None, inbox_path: str | None = None,
     callback_url: str | None = None,
 ) -> Job:
-    """Deliver the file at ``source`` (hard-linked when possible, else copied) as a queued job
-    (``callback_url``: where its completion webhook goes besides ``Settings.webhook_url``).
+    """Deliver a snapshot of the regular file at ``source`` (opened without following a symbolic
+    link; reflinked or copied, never hard-linked) as a queued job (``callback_url``: where its
+    completion webhook goes besides ``Settings.webhook_url``).
 
     Raises:
+        runner.core.fsutil.UnsafeFileError: ``source`` is a symbolic link or not a regular file.
         OSError: the source cannot be read or the spool written.
     """
     job_id = new_job_id()
-    media = spool.store_media_file(job_id, source)
-    return _queue(store, spool, JobFile(job_id, media, original_name or source.name, kind.value, options, inbox_path),
-                  callback_url)
+    name = original_name or source.name
+    handle, _ = open_regular(source)
+    with handle:
+        media = spool.store_media_file(job_id, name, handle)
+    return queue(store, spool, JobFile(job_id, media, name, kind.value, options, inbox_path), callback_url)
 
 
 def submit_stream(
@@ -46,7 +51,7 @@ def submit_stream(
     """
     job_id = new_job_id()
     media = spool.store_media_stream(job_id, original_name, stream, limit)
-    return _queue(store, spool, JobFile(job_id, media, original_name, kind.value, options))
+    return queue(store, spool, JobFile(job_id, media, original_name, kind.value, options))
 
 
 def job_file_of(job: Job) -> JobFile:
@@ -80,7 +85,14 @@ def cancel(store: JobStore, spool: Spool, job_id: str) -> Job:
     return job
 
 
-def _queue(store: JobStore, spool: Spool, job_file: JobFile, callback_url: str | None = None) -> Job:
+def queue(store: JobStore, spool: Spool, job_file: JobFile, callback_url: str | None = None) -> Job:
+    """Queue a job whose media is already in the spool: its row, then its job file. If the row
+    cannot be added the media is removed (no orphan).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the row cannot be added.
+        OSError: the job file cannot be written (the queued row is re-delivered by a runner's reaper).
+    """
     try:
         job = store.add(job_file, callback_url)
     except BaseException:

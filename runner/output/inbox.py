@@ -34,19 +34,24 @@ def is_inbox_job(job: JobFile) -> bool:
 
 def results_dir(settings: Settings, job: JobFile) -> Path | None:
     """The directory for the results of an inbox job: the mirrored folder in the outbox (created)
-    when one is configured and the source lies in the inbox, else the source's own folder; None
-    when that folder is gone (moved or deleted meanwhile: it is not made again).
+    when one is configured, else the source's own folder (symbolic links resolved); None when the
+    source does not lie in the inbox (a hand-placed job file may name any path: its results go
+    to ``<home>/outputs/<id>/`` instead) or its folder is gone or now leads out of the inbox
+    (moved, deleted or replaced by a link meanwhile: it is not made again).
 
     Raises:
         OSError: the outbox folder cannot be created.
     """
-    source = Path(job.inbox_path or job.original_name)
+    source = Path(os.path.normpath(job.inbox_path or job.original_name))
     outbox, inbox = settings.outbox_dir, settings.inbox_dir
-    if outbox is not None and source.is_relative_to(inbox):
+    if not source.is_relative_to(inbox):
+        return None
+    if outbox is not None:
         directory = outbox / source.parent.relative_to(inbox)
         directory.mkdir(parents=True, exist_ok=True)
         return directory
-    return source.parent if source.parent.is_dir() else None
+    directory = source.parent.resolve()
+    return directory if directory.is_dir() and directory.is_relative_to(inbox.resolve()) else None
 
 
 def _variants(stem: str) -> Iterator[str]:
@@ -68,7 +73,7 @@ def free_names(directory: Path, stem: str, suffix: str) -> Iterator[Path]:
 def inbox_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...] | None = None) -> dict[str, Path]:
     """``{format: path}`` for the outputs of an inbox job: named after the source file, in its
     results directory, each under the first name no existing file has. When the source's folder
-    is gone, the job's own outputs directory (``<home>/outputs/<job id>/``) instead. ``formats``:
+    is gone or not in the inbox, the job's own outputs directory (``<home>/outputs/<job id>/``) instead. ``formats``:
     the job's own unless given (a diarized job adds ``rttm``).
 
     Raises:
@@ -79,8 +84,8 @@ def inbox_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...
     stem = safe_stem(job.original_name, job.id)
     formats = job.options.formats if formats is None else formats
     if directory is None:
-        log.warning("job %s: the folder of %s is gone; its results go to %s", job.id, printable(job.inbox_path),
-                    settings.outputs_dir / job.id)
+        log.warning("job %s: the folder of %s is gone or not in the inbox; its results go to %s", job.id,
+                    printable(job.inbox_path), settings.outputs_dir / job.id)
         return output_paths(settings.outputs_dir / job.id, stem, formats)
     paths = {}
     for fmt in formats:
@@ -112,8 +117,8 @@ def write_error_file(settings: Settings, job: JobFile, message: str, runner: str
     try:
         directory = results_dir(settings, job)
         if directory is None:
-            log.warning("runner %s: job %s: the folder of %s is gone; no error file", runner, job.id,
-                        printable(job.inbox_path))
+            log.warning("runner %s: job %s: the folder of %s is gone or not in the inbox; no error file", runner,
+                        job.id, printable(job.inbox_path))
             return None
         for path in free_names(directory, stem, ".error.txt"):
             try:
