@@ -73,11 +73,11 @@ def test_metrics_parse_and_their_counters_move_after_jobs_run(app, client, cli, 
 
 
 def test_metrics_need_the_token_when_one_is_set(app):
-    guarded = create_app(Settings.from_env(env={}, home=app.settings.home, web_token="t0ken")).test_client()
+    guarded = create_app(Settings.from_env(env={}, home=app.settings.home, web_token="t0ken-of-16-chars")).test_client()
     refused = guarded.get("/metrics")
     assert refused.status_code == 401 and "Bearer" in refused.headers["WWW-Authenticate"]
     assert refused.json["error"]
-    assert value(scrape(guarded, Authorization="Bearer t0ken"), "spoolscribe_jobs", status="queued") == 0
+    assert value(scrape(guarded, Authorization="Bearer t0ken-of-16-chars"), "spoolscribe_jobs", status="queued") == 0
 
 
 def test_jobs_ended_before_the_upgrade_are_counted(app):

@@ -18,6 +18,7 @@ from runner.core.store import JobStore, utcnow
 from runner.core.urls import display_url
 from runner.jobs.retention import lifetime
 from webui import api, auth, pages
+from webui.bodylimits import BodyLimits
 from webui.present import Summary, age, clock, eta_seconds, summarize, when
 from webui.services import EXTENSION_KEY, Services, services
 from webui.uploads import too_large
@@ -61,6 +62,8 @@ def build_app(settings: Settings | None = None) -> Flask:
     app.before_request(auth.guard)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    app.wsgi_app = BodyLimits(app.wsgi_app, settings.web_upload_slots,  # type: ignore[method-assign]
+                              settings.web_body_timeout, settings.web_body_min_rate)
     app.context_processor(_page_context)
     app.jinja_env.filters.update(clock=clock, age=age, human_bytes=human_bytes, when=when, redacted=display_url)
     app.jinja_env.globals.update(eta_seconds=eta_seconds)
