@@ -59,7 +59,7 @@ def build_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(pages.upload)
     for blueprint in (auth.bp, api.bp, pages.bp):
         app.register_blueprint(blueprint)
-    app.before_request(auth.guard)
+    auth.init_app(app, settings)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.wsgi_app = BodyLimits(app.wsgi_app, settings.web_upload_slots,  # type: ignore[method-assign]
