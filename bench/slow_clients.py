@@ -5,7 +5,8 @@ after another, while a monitor reads /healthz and /api/jobs in turn every 0.1 s 
 
 1. 12 slow bodies: POST /api/jobs announcing 1 GiB, then one byte a second;
 2. 50 slow bodies, the same;
-3. 200 uploads of a 3 s recording (jfk.flac cut by ffmpeg) started together.
+3. 50 slow request heads: the request line, then one byte a second of a header that never ends;
+4. 200 uploads of a 3 s recording (jfk.flac cut by ffmpeg, 16 kHz mono) started together.
 
 Prints one Markdown row per scenario: what the slow clients or uploads got, and the reads' p50, max
 and failures. ``--code DIR`` serves another checkout (e.g. the code before the fix) for comparison.
@@ -56,10 +57,10 @@ def main() -> None:
                 wait_until(lambda: answers(port), 60, interval=0.2)
                 log = (site.home / "web.log").read_text().splitlines()
                 print(next(line for line in log if "Using worker" in line), file=sys.stderr)
-                for count in (12, 50):
-                    print(f"{count} slow bodies for {args.seconds:.0f} s ...", file=sys.stderr)
-                    outcomes, watch = slow_clients(url, count, args.seconds)
-                    rows.append([f"{count} slow bodies", dict(sorted(outcomes.items(), key=str)), watch.summary()])
+                for count, what in ((12, "bodies"), (50, "bodies"), (50, "heads")):
+                    print(f"{count} slow {what} for {args.seconds:.0f} s ...", file=sys.stderr)
+                    outcomes, watch = slow_clients(url, count, args.seconds, head_only=what == "heads")
+                    rows.append([f"{count} slow {what}", dict(sorted(outcomes.items(), key=str)), watch.summary()])
                 print(f"{args.uploads} uploads at once ...", file=sys.stderr)
                 statuses, watch, retries, slowest = burst(url, args.uploads, body)
                 got = f"{dict(sorted(statuses.items()))}, slowest {slowest:.1f} s, Retry-After {sorted(set(retries))}"

@@ -43,24 +43,25 @@ def _status(data: bytes) -> int | None:
 
 
 def slow_body(url: str, stop: threading.Event, seconds: float, path: str = "/api/jobs",
-              declared: int = 1 << 30, headers: dict[str, str] | None = None) -> int | str:
+              declared: int = 1 << 30, head_only: bool = False) -> int | str:
     """POST ``path`` announcing ``declared`` bytes, then send one byte a second until the server
-    answers, closes, ``stop`` is set or ``seconds`` pass. Returns the status answered, or
+    answers, closes, ``stop`` is set or ``seconds`` pass; with ``head_only``, send the request line
+    and then one byte a second of a header that never ends. Returns the status answered, or
     ``"open"`` (still sending at the end) or ``"closed"`` (closed or reset without an answer)."""
     host, port = _address(url)
-    extra = "".join(f"{key}: {value}\r\n" for key, value in (headers or {}).items())
     head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}"
-            f"\r\nContent-Length: {declared}\r\n{extra}\r\n").encode()
+            f"\r\nContent-Length: {declared}\r\n").encode()
+    start = head + b"X-Slow: " if head_only else head + b"\r\n" + multipart("slow.wav", b"")[:60]
     deadline = time.monotonic() + seconds
     with socket.create_connection((host, port), timeout=5) as sock:
         try:
-            sock.sendall(head + multipart("slow.wav", b"")[:60])
+            sock.sendall(start)
             while time.monotonic() < deadline and not stop.is_set():
                 readable, _, _ = select.select([sock], [], [], 1.0)
                 if readable:
                     answer = sock.recv(4096)
                     return _status(answer) or "closed"
-                sock.sendall(b"\0")
+                sock.sendall(b"a" if head_only else b"\0")
         except OSError:
             return "closed"
     return "open"

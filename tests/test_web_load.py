@@ -2,8 +2,8 @@
 at a minimum pace, so that /healthz and the status reads always answer quickly.
 
 In process: the real Flask app, fed a real socket as its request body. Live: gunicorn with the
-repository's config on loopback, against 12 and 50 slow bodies and 200 uploads at once
-(tests/slowload.py, also used by bench/slow_clients.py)."""
+repository's config on loopback, against 12 and 50 slow bodies, 50 slow request heads and 200
+uploads at once (tests/slowload.py, also used by bench/slow_clients.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from runner.core.settings import Settings
 from webui import create_app
+from webui.worker import HEAD_TIMEOUT
 
 DATA = Path(__file__).parent / "data"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -77,7 +78,7 @@ def test_requests_without_a_body_and_refused_ones_take_no_slot(one_slot, env, up
 
 
 @pytest.mark.slow
-def test_slow_bodies_and_an_upload_burst_never_slow_down_healthz_and_status_reads(web_server, app, tmp_path):
+def test_slow_bodies_slow_heads_and_an_upload_burst_never_slow_down_healthz_and_status_reads(web_server, app, tmp_path):
     web = web_server(extra_env={"SPOOLSCRIBE_WEB_BODY_TIMEOUT": "3"})  # 2 workers x 2 body slots
     slots = 2 * app.settings.web_upload_slots
 
@@ -88,6 +89,10 @@ def test_slow_bodies_and_an_upload_burst_never_slow_down_healthz_and_status_read
     outcomes, watch = slow_clients(web.url, 50, seconds=5)
     assert not watch.failures and watch.worst < 1.0, watch.summary()
     assert outcomes[503] >= 50 - slots and set(outcomes) <= {503, "open"}, outcomes
+
+    outcomes, watch = slow_clients(web.url, 50, seconds=HEAD_TIMEOUT + 3, head_only=True)
+    assert not watch.failures and watch.worst < 1.0, watch.summary()
+    assert outcomes == {"closed": 50}, outcomes  # after HEAD_TIMEOUT
 
     clip = tmp_path / "jfk3.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "jfk.flac"), "-t", "3", "-ac", "1", "-ar", "16000",

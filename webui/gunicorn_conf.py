@@ -5,12 +5,12 @@ Values come from the ``SPOOLSCRIBE_*`` variables like every other setting (``SPO
 ``SPOOLSCRIBE_WEB_WORKERS``, ``SPOOLSCRIBE_WEB_THREADS``); gunicorn's own flags given on its command
 line win over this file.
 
-The worker is gunicorn's gthread (``webui.worker.ThreadWorker``: gthread that closes abandoned
-connections at once and waits at most 0.5 s for a new connection's first byte). Status requests
-only read SQLite and are quick; request bodies are read by at most ``SPOOLSCRIBE_WEB_UPLOAD_SLOTS``
-threads of a worker at once, each at a minimum pace (``webui.bodylimits``), so slow uploads and
-bursts of them leave the other threads to ``/healthz`` and the status reads (docs/security.md has
-the measurements).
+The worker is gunicorn's gthread as ``webui.worker.ThreadWorker``: a thread takes a connection only
+once its request head has arrived (slow heads wait in the poller and are closed after 10 s), and
+abandoned connections are closed at once. Status requests only read SQLite and are quick; request
+bodies are read by at most ``SPOOLSCRIBE_WEB_UPLOAD_SLOTS`` threads of a worker at once, each at a
+minimum pace (``webui.bodylimits``), so slow clients and bursts of uploads leave the other threads
+to ``/healthz`` and the status reads (docs/security.md has the measurements).
 """
 
 import logging
