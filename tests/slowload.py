@@ -104,9 +104,10 @@ class Watch:
                 f"max {max(self.latencies) * 1000:.0f} ms, {len(self.failures)} failed")
 
 
-def _watch_loop(url: str, interval: float, limit: int, stop, results) -> None:
+def _watch_loop(url: str, interval: float, limit: int, ready, stop, results) -> None:
     host, port = _address(url)
     watch = Watch()
+    ready.set()
     for count in range(limit):
         if stop.is_set():
             break
@@ -133,12 +134,14 @@ def _watch_loop(url: str, interval: float, limit: int, stop, results) -> None:
 def watching(url: str, interval: float = 0.1, limit: int = 2000) -> Iterator[Watch]:
     """Read ``/healthz`` and ``/api/jobs`` in turn (a new connection each, as a monitor does)
     every ``interval`` seconds while the block runs, at most ``limit`` times. The reads run in a
-    process of their own, so that the load's threads do not delay them; the Watch is filled in
-    when the block ends."""
+    process of their own, so that the load's threads do not delay them; the block starts once it
+    reads, and the Watch is filled in when the block ends."""
     context = multiprocessing.get_context("spawn")
-    stop, results = context.Event(), context.Queue()
-    watcher = context.Process(target=_watch_loop, args=(url, interval, limit, stop, results), daemon=True)
+    ready, stop, results = context.Event(), context.Event(), context.Queue()
+    watcher = context.Process(target=_watch_loop, args=(url, interval, limit, ready, stop, results), daemon=True)
     watcher.start()
+    if not ready.wait(60):
+        raise RuntimeError("the watching process did not start within 60 s")
     watch = Watch()
     try:
         yield watch

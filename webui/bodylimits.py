@@ -7,8 +7,9 @@ wraps the WSGI application so that:
 
 * reading a body first takes one of ``slots`` per worker process (``SPOOLSCRIBE_WEB_UPLOAD_SLOTS``,
   fewer than the worker's threads); when none is free the request is answered at once with 503 and
-  ``Retry-After``, so requests without a body always find a thread. The slot is taken at the first
-  read: a request refused before (401 without credentials) never takes one;
+  ``Retry-After`` (as JSON, before the application sees it), so requests without a body always find
+  a thread. The slot is taken at the first read: a request refused before (401 without
+  credentials) never takes one;
 * the body must keep coming: it must arrive within ``timeout`` seconds plus one second per
   ``min_rate`` bytes (``SPOOLSCRIBE_WEB_BODY_TIMEOUT``, ``SPOOLSCRIBE_WEB_BODY_MIN_RATE``); a read
   that runs late is cut (its socket shut for reading) and the request answered with 408;
@@ -21,14 +22,17 @@ untouched. The slots are per process: a server reads ``workers x slots`` bodies 
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 
 from werkzeug.exceptions import RequestTimeout, ServiceUnavailable
+from werkzeug.wrappers import Response
 
 RETRY_AFTER = 5  # seconds a client refused for lack of a slot is asked to wait
+BUSY = f"the server is receiving as many uploads as it can; try again in {RETRY_AFTER} s"
 MIN_CHUNK, MAX_CHUNK = 4096, 65536  # bytes one read asks for (a slow client's reads are small)
 WATCH_INTERVAL = 0.5  # seconds between two looks for reads that run late
 
@@ -41,6 +45,13 @@ def has_body(environ: dict) -> bool:
         return True
     length = environ.get("CONTENT_LENGTH", "").strip()
     return bool(length) and length != "0"
+
+
+def abandon(body: object) -> None:
+    """Mark gunicorn's request body (``wsgi.input``) failed: gunicorn then closes the connection
+    instead of draining the rest of the body (``webui.worker`` closes it at once)."""
+    if hasattr(body, "failed"):
+        body.failed = True  # type: ignore[attr-defined]
 
 
 class PacedInput:
@@ -80,8 +91,7 @@ class PacedInput:
             return b""
         if self.start is None:
             if not self.slots.acquire(blocking=False):
-                raise ServiceUnavailable("the server is receiving as many uploads as it can; try again in "
-                                         f"{RETRY_AFTER} s", retry_after=RETRY_AFTER)
+                raise ServiceUnavailable(BUSY, retry_after=RETRY_AFTER)
             self.start = time.monotonic()
         self.asked = self._chunk() if size is None or size < 0 else max(1, min(size, self._chunk()))
         if self.was_cut or time.monotonic() > (self.due() or 0):
@@ -125,8 +135,8 @@ class PacedInput:
         failed when it was not read to its end, so that it is not drained."""
         if self.start is not None:
             self.slots.release()
-        if not self.ended and hasattr(original, "failed"):
-            original.failed = True  # gunicorn closes a connection whose body failed
+        if not self.ended:
+            abandon(original)
 
 
 class BodyLimits:
@@ -150,10 +160,21 @@ class BodyLimits:
             for paced in late:
                 paced.cut()
 
+    def _none_free(self) -> bool:
+        if self.slots.acquire(blocking=False):
+            self.slots.release()
+            return False
+        return True
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if not has_body(environ):
             return self.app(environ, start_response)
         original = environ["wsgi.input"]
+        if self._none_free():  # the cheap answer to a burst: no request context, no body read
+            abandon(original)
+            busy = Response(json.dumps({"error": BUSY}), 503, mimetype="application/json",
+                            headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
+            return busy(environ, start_response)
         length = environ.get("CONTENT_LENGTH", "").strip()
         paced = PacedInput(original, int(length) if length.isdigit() else None, self.slots,
                            environ.get("gunicorn.socket"), self.timeout, self.min_rate)
