@@ -18,7 +18,7 @@ from slowload import BOUNDARY, burst, multipart, slow_clients
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
-from runner.core.settings import Settings
+from runner.core.settings import Settings, SettingsError
 from webui import create_app
 from webui.worker import HEAD_TIMEOUT
 
@@ -102,3 +102,12 @@ def test_slow_bodies_slow_heads_and_an_upload_burst_never_slow_down_healthz_and_
     assert set(statuses) <= {201, 503} and statuses[201] >= 1, statuses
     assert set(retry_afters) == {"5"} and slowest < 30, (retry_afters, slowest)
     assert len(app.store.list(limit=500)) == statuses[201], "every 201 is a job, and only those"
+
+
+def test_upload_slots_must_leave_threads_for_reads(env):
+    with pytest.raises(SettingsError, match="SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than "
+                                            r"SPOOLSCRIBE_WEB_THREADS \(2\) so that reads keep free threads, got 2"):
+        Settings.from_env(env, web_threads=2)
+    with pytest.raises(SettingsError, match="got 0"):
+        Settings.from_env(env, web_upload_slots=0)
+    assert Settings.from_env(env, web_threads=3).web_upload_slots == 2
