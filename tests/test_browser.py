@@ -1,10 +1,14 @@
 """A person's path through the pages, in headless Chromium (Debian's chromium and chromium-driver,
 driven by Selenium), against gunicorn and a runner started as processes: upload, live progress on
 the jobs page without a reload, the job page, a transcript line that plays the audio, the SRT
-download. A screenshot and the page's HTML go to tests/artifacts/ when it fails."""
+download. A screenshot and the page's HTML go to tests/artifacts/ when it fails.
+
+Nothing reaches out: the system chromedriver is given explicitly, so Selenium Manager (which would
+look drivers up and send usage statistics) never runs, and SE_AVOID_STATS/SE_OFFLINE are set."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from conftest import wait_for
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.driver_finder import DriverFinder
 
 pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
@@ -29,17 +34,38 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @pytest.fixture
-def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium with a fresh profile; downloads go to tmp_path/downloads."""
+def chromedriver(monkeypatch: pytest.MonkeyPatch) -> Service:
+    """Debian's chromedriver as Selenium's driver service, with Selenium told to stay offline."""
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    return Service(executable_path=CHROMEDRIVER)
+
+
+def chromium_options() -> webdriver.ChromeOptions:
+    """Options naming Debian's Chromium binary (so Selenium need not look for a browser)."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    return options
+
+
+def test_selenium_uses_the_system_chromedriver_and_stays_offline(chromedriver):
+    assert os.environ["SE_AVOID_STATS"] == "true" and os.environ["SE_OFFLINE"] == "true"
+    assert chromedriver.path == CHROMEDRIVER
+    finder = DriverFinder(chromedriver, chromium_options())
+    assert finder.get_driver_path() == CHROMEDRIVER, "a driver path given: Selenium Manager is skipped"
+
+
+@pytest.fixture
+def browser(tmp_path: Path, request: pytest.FixtureRequest, chromedriver: Service) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium with a fresh profile; downloads go to tmp_path/downloads."""
+    options = chromium_options()
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(flag)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=chromedriver, options=options)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_page_load_timeout(60)
     driver.downloads = downloads  # type: ignore[attr-defined]

@@ -53,11 +53,11 @@ def test_status_sums_up_the_jobs_a_runner_process_ran(app, cli, media):
 
 
 def test_metrics_need_the_token_when_one_is_set(app):
-    guarded = create_app(Settings.from_env(env={}, home=app.settings.home, web_token="t0ken")).test_client()
+    guarded = create_app(Settings.from_env(env={}, home=app.settings.home, web_token="t0ken-of-16-chars")).test_client()
     refused = guarded.get("/metrics")
     assert refused.status_code == 401 and "Bearer" in refused.headers["WWW-Authenticate"]
     assert refused.json["error"]
-    assert value(scrape(guarded, Authorization="Bearer t0ken"), "spoolscribe_jobs", status="queued") == 0
+    assert value(scrape(guarded, Authorization="Bearer t0ken-of-16-chars"), "spoolscribe_jobs", status="queued") == 0
 
 
 def test_jobs_ended_before_the_upgrade_are_counted(app):

@@ -130,7 +130,7 @@ def test_spoolscribe_web_starts_the_same_gunicorn(env, tmp_path):
 
         wait_for(healthy, 60, what="spoolscribe web to answer")
         text = (tmp_path / "web.log").read_text()
-        assert "Using worker: gthread" in text and f"Listening at: http://127.0.0.1:{port}" in text
+        assert "Using worker: webui.worker.ThreadWorker" in text and f"Listening at: http://127.0.0.1:{port}" in text
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)

@@ -309,13 +309,13 @@ def test_a_newline_in_an_inbox_file_name_forges_no_ingest_log_line(app, inbox, i
 
 
 def test_healthz_shows_paths_only_with_the_token(app, env):
-    floor = {"SPOOLSCRIBE_MIN_FREE_BYTES": str(1 << 60), "SPOOLSCRIBE_WEB_TOKEN": "tok"}
+    floor = {"SPOOLSCRIBE_MIN_FREE_BYTES": str(1 << 60), "SPOOLSCRIBE_WEB_TOKEN": "tok-of-sixteen-chars"}
     client = create_app(Settings.from_env({**env, **floor})).test_client()
     public = client.get("/healthz")
     assert public.status_code == 200 and public.json["disk_low"] is True
     assert str(app.settings.home) not in public.get_data(as_text=True)
     assert all("path" not in space for space in public.json["disk"]) and "spool" in public.json["warnings"][0]
-    full = client.get("/healthz", headers={"Authorization": "Bearer tok"})
+    full = client.get("/healthz", headers={"Authorization": "Bearer tok-of-sixteen-chars"})
     assert str(app.settings.home) in full.get_data(as_text=True)
     assert {space["path"] for space in full.json["disk"]} >= {str(app.settings.spool_dir)}
     assert "path" not in create_app(app.settings).test_client().get("/healthz").json["disk"][0]  # no token: none

@@ -20,6 +20,7 @@ from runner.core.text import printable
 from runner.core.urls import display_url
 from runner.jobs.retention import lifetime
 from webui import api, auth, pages
+from webui.bodylimits import BodyLimits
 from webui.present import Summary, age, clock, eta_seconds, summarize, when
 from webui.services import EXTENSION_KEY, Services, services
 from webui.uploads import too_large
@@ -60,9 +61,11 @@ def build_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(pages.upload)
     for blueprint in (auth.bp, api.bp, pages.bp):
         app.register_blueprint(blueprint)
-    app.before_request(auth.guard)
+    auth.init_app(app, settings)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    app.wsgi_app = BodyLimits(app.wsgi_app, settings.web_upload_slots,  # type: ignore[method-assign]
+                              settings.web_body_timeout, settings.web_body_min_rate)
     app.context_processor(_page_context)
     app.jinja_env.filters.update(clock=clock, age=age, human_bytes=human_bytes, when=when, redacted=display_url,
                                  printable=printable)

@@ -5,6 +5,10 @@ session of a logged-in browser) and a page needs the login. Form posts always ca
 (Flask-WTF); an API request that a browser sends (it carries ``Origin`` or ``Sec-Fetch-Site``)
 needs the token in ``X-CSRF-Token`` unless it brings the bearer token. The secret itself is
 never logged.
+
+Failed logins and bearer tokens are throttled per client address (``webui.throttle``: 429 with
+``Retry-After`` after 5 failures in a minute); a login is kept on the server (``webui.sessions``),
+so that logging out ends it even for a copy of the cookie.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     current_app,
     g,
@@ -31,12 +36,14 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Unauthorized
+from werkzeug.exceptions import TooManyRequests, Unauthorized
 from wtforms import ValidationError
 
 from runner.core.fsutil import atomic_file
 from runner.core.settings import Settings
 from webui.services import services
+from webui.sessions import SESSIONS_DIR, SessionStore
+from webui.throttle import Throttle, client_address
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ SECRET_KEY_FILE = "web-secret-key"
 PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "api.health"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
+THROTTLE_KEY, SESSIONS_KEY = "spoolscribe-throttle", "spoolscribe-sessions"
 
 bp = Blueprint("auth", __name__)
 
@@ -69,6 +77,48 @@ def load_secret_key(settings: Settings) -> str:
     return path.read_text(encoding="ascii").strip()
 
 
+def init_app(app: Flask, settings: Settings) -> None:
+    """Give ``app`` its throttle and its login store, and check every request (``guard``)."""
+    app.extensions[THROTTLE_KEY] = Throttle()
+    app.extensions[SESSIONS_KEY] = SessionStore(settings.home / SESSIONS_DIR,
+                                                app.permanent_session_lifetime.total_seconds())
+    app.before_request(guard)
+
+
+def _throttle() -> Throttle:
+    return current_app.extensions[THROTTLE_KEY]
+
+
+def _sessions() -> SessionStore:
+    return current_app.extensions[SESSIONS_KEY]
+
+
+def _client() -> str:
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+
+def _refuse_if_throttled(client: str) -> None:
+    wait = _throttle().wait(client)
+    if wait:
+        raise TooManyRequests(f"too many failed attempts from {client}; try again in {wait} s", retry_after=wait)
+
+
+def _check_secret(given: str, token: str) -> bool:
+    """Compare a login's or bearer's secret with the token, counting failures against the client.
+
+    Raises:
+        werkzeug.exceptions.TooManyRequests: the client failed too often lately (429, unchecked).
+    """
+    client = _client()
+    _refuse_if_throttled(client)
+    if hmac.compare_digest(given.encode(), token.encode()):
+        _throttle().succeeded(client)
+        return True
+    _throttle().failed(client)
+    log.warning("web: failed login or token from %s", client)
+    return False
+
+
 def _login_mark(secret_key: str, token: str) -> str:
     # Tied to the token: changing SPOOLSCRIBE_WEB_TOKEN logs every browser out.
     return hmac.new(secret_key.encode(), b"login:" + token.encode(), hashlib.sha256).hexdigest()
@@ -90,6 +140,7 @@ def guard() -> Response | None:
 
     Raises:
         werkzeug.exceptions.Unauthorized: an API request without valid credentials (401).
+        werkzeug.exceptions.TooManyRequests: a bearer token from a client that failed too often (429).
         flask_wtf.csrf.CSRFError: a browser's API write without a valid CSRF token (400).
     """
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -98,9 +149,9 @@ def guard() -> Response | None:
     bearer = _bearer()
     if token:
         if bearer is not None:
-            if not hmac.compare_digest(bearer.encode(), token.encode()):
+            if not _check_secret(bearer, token):
                 raise _unauthorized("invalid token")
-        elif not hmac.compare_digest(session.get("login", ""), _login_mark(_secret(), token)):
+        elif not _logged_in(token):
             if request.blueprint == "api":
                 raise _unauthorized("authentication required: send the header Authorization: Bearer <token>")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -108,6 +159,12 @@ def guard() -> Response | None:
     if request.blueprint == "api" and request.method not in SAFE_METHODS and not g.bearer and _from_browser():
         check_csrf(request.headers.get(CSRF_HEADER))
     return None
+
+
+def _logged_in(token: str) -> bool:
+    """The session carries this token's login mark and a login that has not ended."""
+    return (hmac.compare_digest(session.get("login", ""), _login_mark(_secret(), token))
+            and _sessions().valid(session.get("sid")))
 
 
 def authenticated() -> bool:
@@ -119,7 +176,7 @@ def authenticated() -> bool:
     bearer = _bearer()
     if bearer is not None:
         return hmac.compare_digest(bearer.encode(), token.encode())
-    return hmac.compare_digest(session.get("login", ""), _login_mark(_secret(), token))
+    return _logged_in(token)
 
 
 def _secret() -> str:
@@ -151,26 +208,31 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
-    """The login page: one field, the shared token (the form's CSRF token is checked by CSRFProtect)."""
+    """The login page: one field, the shared token (the form's CSRF token is checked by CSRFProtect).
+
+    Raises:
+        werkzeug.exceptions.TooManyRequests: the client failed too often lately (429).
+    """
     token = services().settings.web_token
     if not token:
         return redirect(url_for("pages.jobs"))
     next_page = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("login.html", next_page=next_page, error=None)
-    given = request.form.get("token", "")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        log.warning("web: failed login from %s", request.remote_addr)
+    if not _check_secret(request.form.get("token", ""), token):
         return render_template("login.html", next_page=next_page, error="That is not the token."), 401
+    _sessions().end(session.get("sid"))
     session.clear()
     session["login"] = _login_mark(_secret(), token)
+    session["sid"] = _sessions().create()
     session.permanent = True
     return redirect(next_page)
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Forget this browser's login."""
+    """End this browser's login, on the server too: the cookie no longer works, even a copy."""
+    _sessions().end(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login") if services().settings.web_token else url_for("pages.jobs"))
 

@@ -40,7 +40,7 @@ def _host_port(bind: str) -> tuple[str, int]:
 @click.command("web")
 @click.option("--bind", help="HOST:PORT to listen on (default $SPOOLSCRIBE_WEB_BIND or 127.0.0.1:8080).")
 @click.option("--workers", type=int, help="Gunicorn worker processes (default 2).")
-@click.option("--threads", type=int, help="Threads per worker (default 4).")
+@click.option("--threads", type=int, help="Threads per worker (default 8).")
 @click.option("--debug", is_flag=True, help="Flask's development server with reloader and debugger (local only).")
 @click.pass_context
 def web(ctx: click.Context, bind: str | None, workers: int | None, threads: int | None, debug: bool) -> None:

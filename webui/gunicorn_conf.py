@@ -3,8 +3,14 @@
 
 Values come from the ``SPOOLSCRIBE_*`` variables like every other setting (``SPOOLSCRIBE_WEB_BIND``,
 ``SPOOLSCRIBE_WEB_WORKERS``, ``SPOOLSCRIBE_WEB_THREADS``); gunicorn's own flags given on its command
-line win over this file. The gthread worker keeps status polls answered while other threads
-stream long uploads; status requests only read SQLite, so a few threads per worker suffice.
+line win over this file.
+
+The worker is gunicorn's gthread as ``webui.worker.ThreadWorker``: a thread takes a connection only
+once its request head has arrived (slow heads wait in the poller and are closed after 10 s), and
+abandoned connections are closed at once. Status requests only read SQLite and are quick; request
+bodies are read by at most ``SPOOLSCRIBE_WEB_UPLOAD_SLOTS`` threads of a worker at once, each at a
+minimum pace (``webui.bodylimits``), so slow clients and bursts of uploads leave the other threads
+to ``/healthz`` and the status reads (docs/security.md has the measurements).
 """
 
 import logging
@@ -26,7 +32,11 @@ _settings = Settings.from_env()
 bind = [_settings.web_bind]
 workers = _settings.web_workers
 threads = _settings.web_threads
-worker_class = "gthread"
+worker_class = "webui.worker.ThreadWorker"
+worker_connections = 500  # open connections per worker; more wait in the listen backlog
+limit_request_line = 4094  # bytes of the request line
+limit_request_fields = 50  # header lines
+limit_request_field_size = 8190  # bytes of one header line
 timeout = 60  # seconds a worker may go silent towards the arbiter before it is restarted
 graceful_timeout = 20
 keepalive = 5

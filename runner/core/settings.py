@@ -17,6 +17,7 @@ from runner.core.errors import SpoolscribeError
 from runner.core.urls import check_url
 
 ENV_PREFIX = "SPOOLSCRIBE_"
+MIN_TOKEN_CHARS = 16  # a shared web token shorter than this is refused
 
 
 class SettingsError(SpoolscribeError, ValueError):
@@ -89,10 +90,20 @@ class Settings:
     """Address the web listens on (``HOST:PORT``); anything but loopback without a token logs a warning."""
     web_workers: int = 2
     """Gunicorn worker processes of the web."""
-    web_threads: int = 4
-    """Threads per web worker (gunicorn's gthread worker: slow uploads do not block status polls)."""
+    web_threads: int = 8
+    """Threads per web worker (gunicorn's gthread worker); more than ``web_upload_slots``, so that
+    status reads always find a free thread while uploads stream."""
+    web_upload_slots: int = 2
+    """Requests with a body (uploads, form posts) one web worker reads at once; one more is answered
+    at once with 503 and ``Retry-After``. Fewer than ``web_threads``."""
+    web_body_timeout: float = 10.0
+    """Seconds a request body gets on top of its size at ``web_body_min_rate``; a body that arrives
+    later (a stalled or trickling client) is cut off with 408."""
+    web_body_min_rate: int = 1024
+    """Least average speed of a request body (bytes per second), after ``web_body_timeout``."""
     web_token: str = field(default="", repr=False)
-    """Shared secret; when set, the API needs ``Authorization: Bearer <token>`` and the pages a login."""
+    """Shared secret; when set, the API needs ``Authorization: Bearer <token>`` and the pages a login.
+    At least ``MIN_TOKEN_CHARS`` (16) characters."""
     web_secret_key: str = field(default="", repr=False)
     """Key that signs the web's cookies; empty means one generated once into ``<home>/web-secret-key``."""
     web_cookie_secure: bool = False
@@ -111,6 +122,12 @@ class Settings:
                 check_url(self.webhook_url)
             except ValueError as exc:
                 raise SettingsError(f"SPOOLSCRIBE_WEBHOOK_URL cannot be used: {exc}") from None
+        if self.web_token and len(self.web_token) < MIN_TOKEN_CHARS:
+            raise SettingsError(f"SPOOLSCRIBE_WEB_TOKEN must be at least {MIN_TOKEN_CHARS} characters, got "
+                                f"{len(self.web_token)} (make one with `openssl rand -hex 24`)")
+        if not 0 < self.web_upload_slots < self.web_threads:
+            raise SettingsError(f"SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than SPOOLSCRIBE_WEB_THREADS "
+                                f"({self.web_threads}) so that reads keep free threads, got {self.web_upload_slots}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,113 @@
+"""The web under slow clients and bursts: a bounded number of request bodies read at once, each
+at a minimum pace, so that /healthz and the status reads always answer quickly.
+
+In process: the real Flask app, fed a real socket as its request body. Live: gunicorn with the
+repository's config on loopback, against 12 and 50 slow bodies, 50 slow request heads and 200
+uploads at once (tests/slowload.py, also used by bench/slow_clients.py)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from slowload import BOUNDARY, burst, multipart, slow_clients
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
+
+from runner.core.settings import Settings, SettingsError
+from webui import create_app
+from webui.worker import HEAD_TIMEOUT
+
+DATA = Path(__file__).parent / "data"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+@pytest.fixture
+def one_slot(env):
+    """A client of the app with one body slot and a 1 s head start for bodies."""
+    return create_app(Settings.from_env(env, web_upload_slots=1, web_body_timeout=1.0)).test_client()
+
+
+def test_a_stalled_body_holds_the_only_slot_until_it_is_cut_and_reads_never_wait(one_slot, app):
+    ours, theirs = socket.socketpair()
+    answers: list = []
+
+    def stalled_upload() -> None:  # announces 1 MB, sends 60 bytes, then nothing
+        environ = EnvironBuilder("/api/jobs", method="POST", content_type=MULTIPART).get_environ()
+        with ours.makefile("rb") as body:
+            environ.update({"wsgi.input": body, "CONTENT_LENGTH": "1000000", "gunicorn.socket": ours})
+            started = time.monotonic()
+            response = Response.from_app(one_slot.application, environ, buffered=True)
+            answers.append((response, time.monotonic() - started))
+
+    theirs.sendall(multipart("stalled.wav", b"")[:60])
+    sender = threading.Thread(target=stalled_upload)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the stalled body takes the slot at its first read
+            other = one_slot.post("/api/jobs", data=b"x", content_type=MULTIPART)
+            if other.status_code == 503:
+                break
+            time.sleep(0.05)
+        assert other.status_code == 503 and other.headers["Retry-After"] == "5", (other.json, answers)
+        assert "try again in 5 s" in other.json["error"]
+        assert one_slot.get("/healthz").status_code == 200 and one_slot.get("/api/jobs").status_code == 200
+    finally:
+        sender.join(15)
+        theirs.close()
+    (response, seconds), = answers
+    assert response.status_code == 408 and "too slowly" in response.get_json()["error"]
+    assert seconds < 1 + 4096 / 1024 + 2, f"cut after {seconds:.1f} s"  # head start + its first read's share
+    assert one_slot.post("/api/jobs", data=b"x", content_type=MULTIPART).status_code == 400, "the slot is free again"
+    assert app.store.list() == []
+    assert list(app.spool.tmp.iterdir()) == [], "the cut upload left nothing behind"
+
+
+def test_requests_without_a_body_and_refused_ones_take_no_slot(one_slot, env, upload):
+    guarded = create_app(Settings.from_env(env, web_upload_slots=1, web_token="t" * 16)).test_client()
+    for _ in range(3):
+        assert guarded.post("/api/jobs", data=b"x" * 100, content_type=MULTIPART).status_code == 401
+    assert upload(DATA / "jfk.flac", via=guarded, headers={"Authorization": "Bearer " + "t" * 16}).status_code == 201
+    for _ in range(3):
+        assert upload(DATA / "jfk.flac", via=one_slot).status_code == 201, "each upload gives its slot back"
+
+
+@pytest.mark.slow
+def test_slow_bodies_slow_heads_and_an_upload_burst_never_slow_down_healthz_and_status_reads(web_server, app, tmp_path):
+    web = web_server(extra_env={"SPOOLSCRIBE_WEB_BODY_TIMEOUT": "3"})  # 2 workers x 2 body slots
+    slots = 2 * app.settings.web_upload_slots
+
+    outcomes, watch = slow_clients(web.url, 12, seconds=10)
+    assert not watch.failures and watch.worst < 1.0, watch.summary()
+    assert set(outcomes) <= {408, 503} and outcomes[408] <= slots, outcomes  # cut at about 3 + 4 s
+
+    outcomes, watch = slow_clients(web.url, 50, seconds=5)
+    assert not watch.failures and watch.worst < 1.0, watch.summary()
+    assert outcomes[503] >= 50 - slots and set(outcomes) <= {503, "open"}, outcomes
+
+    outcomes, watch = slow_clients(web.url, 50, seconds=HEAD_TIMEOUT + 3, head_only=True)
+    assert not watch.failures and watch.worst < 1.0, watch.summary()
+    assert outcomes == {"closed": 50}, outcomes  # after HEAD_TIMEOUT
+
+    clip = tmp_path / "jfk3.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "jfk.flac"), "-t", "3", "-ac", "1", "-ar", "16000",
+                    str(clip)], check=True, timeout=60)
+    statuses, watch, retry_afters, slowest = burst(web.url, 200, multipart("jfk3.wav", clip.read_bytes()))
+    assert not watch.failures and watch.worst < 1.0, watch.summary()
+    assert set(statuses) <= {201, 503} and statuses[201] >= 1, statuses
+    assert set(retry_afters) == {"5"} and slowest < 30, (retry_afters, slowest)
+    assert len(app.store.list(limit=500)) == statuses[201], "every 201 is a job, and only those"
+
+
+def test_upload_slots_must_leave_threads_for_reads(env):
+    with pytest.raises(SettingsError, match="SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than "
+                                            r"SPOOLSCRIBE_WEB_THREADS \(2\) so that reads keep free threads, got 2"):
+        Settings.from_env(env, web_threads=2)
+    with pytest.raises(SettingsError, match="got 0"):
+        Settings.from_env(env, web_upload_slots=0)
+    assert Settings.from_env(env, web_threads=3).web_upload_slots == 2
