@@ -171,9 +171,12 @@ def test_job_files_of_older_versions_still_load(app):
              "initial_prompt": "Kennedy", "hotwords": None, "vad_filter": False, "word_timestamps": True}
     assert job_file_options(app, first) == JobOptions(language="en", formats=("txt", "srt"),
                                                       initial_prompt="Kennedy", vad_filter=False)
-    current = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
-    assert job_file_options(app, current) == JobOptions.from_mapping(current)
-    assert JobOptions.from_mapping(current).to_dict() == current
+    diarized = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
+    assert job_file_options(app, diarized) == JobOptions.from_mapping(diarized)
+    current = {**diarized, "max_line_length": 42, "max_lines": 2, "max_cue_seconds": 7.0, "max_cps": 20.0,
+               "naming": "standard"}  # cue shaping and naming came later: their defaults
+    assert JobOptions.from_mapping(diarized).to_dict() == current
+    assert job_file_options(app, {**current, "max_lines": 0}) == JobOptions.from_mapping({**current, "max_lines": 0})
 
 
 def test_openapi_lists_the_names_and_the_aliases(client):

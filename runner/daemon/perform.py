@@ -28,6 +28,7 @@ from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
 from runner.daemon.media import Audio, MediaError, decode
 from runner.daemon.transcribe import Engine, ModelError
+from runner.output.cues import CueLimits, shaping_warning
 from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
 from runner.output.naming import output_formats, output_paths, safe_stem
 from runner.output.writing import write_outputs
@@ -180,6 +181,9 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
 
 def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float) -> str:
     """Write the outputs of a whole transcript and end the job succeeded."""
+    if {"srt", "vtt"} & set(job.options.formats):
+        warning = shaping_warning(transcript, CueLimits.from_options(job.options))
+        warnings.extend([warning] if warning and warning not in warnings else [])
     if not ctx.store.record_progress(job.id, ctx.runner, stage="writing", warnings=warnings):
         raise _Lost()
     written = _write_results(ctx.settings, job, transcript, warnings=warnings)
