@@ -181,16 +181,12 @@ def _flag(key: str, value: Any) -> bool:
 
 
 def _count(key: str, value: Any) -> int | None:
-    if isinstance(value, str):
-        if not value.strip():
-            return None  # an empty number field of a form
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    elif isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise OptionsError(f"{key} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        return None  # an empty number field of a form
+    try:
+        return _whole(key, value)
+    except OptionsError:
+        raise OptionsError(f"{key} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}") from None
 
 
 def _whole(key: str, value: Any) -> int:
