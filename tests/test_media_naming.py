@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import srt
+from conftest import wait_for
 
 from runner.core.options import JobOptions
 from runner.core.schema import InboxFileStatus, JobSource
@@ -17,6 +18,7 @@ from runner.core.settings import Settings
 from runner.core.spool import JobFile
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.library import write_library_results
+from runner.ingest.delivery import sha256_file
 from runner.ingest.ledger import Ledger
 from runner.output.inbox import existing_subtitle, media_output_paths
 from runner.output.languages import iso639_1, subtitle_language
@@ -147,3 +149,43 @@ def test_an_embedded_subtitle_stream_in_that_language_skips_it(app, subtitled_mo
     written = write_library_results(app.settings, app.store, media_job(source, JobOptions(naming="media", language="de",
                                     formats=("srt",))), subtitled_movie, german, [], {"options": {}})
     assert written == [source.parent / "Third (2022).de.srt"]
+
+
+# -- with the daemons ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_media_library_folder_gets_exactly_the_files_a_media_server_picks_up(
+        app, inbox, ingesters, runners, client, movie, subtitled_movie, tmp_path):
+    library = inbox / "Movies"
+    library.mkdir()
+    (library / ".spoolscribe.toml").write_text('naming = "media"\nformats = ["txt", "srt", "json"]\n')
+    (library / "Second (2021).en.srt").write_text("the user's own\n", encoding="utf-8")
+    daemon = ingesters("ingest", extra_env={"SPOOLSCRIBE_INBOX_QUIET": "0.5"})
+    second = shutil.copyfile(movie, tmp_path / "second.mkv")
+    with open(second, "ab") as handle:  # other bytes than the first: not a duplicate
+        handle.write(b"\0" * 16)
+    shutil.copyfile(movie, library / "Movie (2020).mkv")
+    second.rename(library / "Second (2021).mkv")
+    shutil.copyfile(subtitled_movie, library / "Third (2022).mkv")
+    wait_for(lambda: app.store.counts()["queued"] == 3, 60, what=f"three queued jobs; log:\n{daemon.log()}")
+    runner = runners("r1", "--burst")
+    assert runner.wait(timeout=300) == 0, runner.log_path.read_text()
+    jobs = {job.original_name: job for job in app.store.list()}
+    assert all(job.status == "succeeded" for job in jobs.values()), [job.error for job in jobs.values()]
+    assert sorted(p.name for p in library.iterdir()) == [
+        ".spoolscribe.toml", "Movie (2020).en.srt", "Movie (2020).mkv", "Second (2021).en.srt", "Second (2021).mkv",
+        "Third (2022).mkv"]
+    assert "fellow americans" in (library / "Movie (2020).en.srt").read_text(encoding="utf-8").lower()
+    assert (library / "Second (2021).en.srt").read_text(encoding="utf-8") == "the user's own\n"
+    for name in ("Second (2021).mkv", "Third (2022).mkv"):
+        job = jobs[name]
+        assert [Path(p).suffix for p in job.outputs] == [".txt", ".json"]
+        assert all(Path(p).parent == app.settings.outputs_dir / job.id for p in job.outputs)
+        record = Ledger(app.store.engine).find_content(sha256_file(library / name))
+        assert record.status == "skipped" and record.reason
+        page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+        assert f"subtitles skipped: {record.reason}" in page
+    assert "Second (2021).en.srt" in Ledger(app.store.engine).find_content(
+        sha256_file(library / "Second (2021).mkv")).reason
+    assert Ledger(app.store.engine).find_content(sha256_file(library / "Movie (2020).mkv")).status == "queued"
+    assert daemon.poll() is None and daemon.log().count("queued for") == 3  # the new .en.srt became no job
