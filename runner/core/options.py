@@ -181,16 +181,16 @@ def _flag(key: str, value: Any) -> bool:
 
 
 def _count(key: str, value: Any) -> int | None:
-    if isinstance(value, str) and not value.strip():
-        return None  # an empty number field of a form
     try:
         return _whole(key, value)
     except OptionsError:
         raise OptionsError(f"{key} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}") from None
 
 
-def _whole(key: str, value: Any) -> int:
+def _whole(key: str, value: Any) -> int | None:
     if isinstance(value, str):
+        if not value.strip():
+            return None  # an empty number field of a form: not given
         try:
             return int(value.strip())
         except ValueError:
@@ -200,8 +200,10 @@ def _whole(key: str, value: Any) -> int:
     raise OptionsError(f"{key} must be a whole number, got {value!r}")
 
 
-def _number(key: str, value: Any) -> float:
+def _number(key: str, value: Any) -> float | None:
     if isinstance(value, str):
+        if not value.strip():
+            return None  # an empty number field of a form: not given
         try:
             number = float(value.strip())
         except ValueError:
@@ -237,9 +239,8 @@ def parse_options(mapping: Mapping[str, Any]) -> dict[str, Any]:
     keys and only the options given. Values may be strings or already typed: text options take
     strings; ``vad_filter``, ``word_timestamps`` and ``diarize`` take booleans or
     true/false/yes/no/on/off/1/0; speaker counts take whole numbers or their digits (an empty
-    string is no count); the cue limits take numbers or their digits; ``formats`` takes a comma
-    list or a list of names. None (JSON null) means
-    not given. Values are checked for their kind here, for their range by ``JobOptions``.
+    string is no count); the cue limits take numbers or their digits (an empty string is the
+    default); ``formats`` takes a comma list or a list of names. None (JSON null) means not given. Values are checked for their kind here, for their range by ``JobOptions``.
 
     Raises:
         OptionsError: not a mapping, an unknown key (the message lists the valid names), an
