@@ -240,7 +240,8 @@ def parse_options(mapping: Mapping[str, Any]) -> dict[str, Any]:
     strings; ``vad_filter``, ``word_timestamps`` and ``diarize`` take booleans or
     true/false/yes/no/on/off/1/0; speaker counts take whole numbers or their digits (an empty
     string is no count); the cue limits take numbers or their digits (an empty string is the
-    default); ``formats`` takes a comma list or a list of names. None (JSON null) means not given. Values are checked for their kind here, for their range by ``JobOptions``.
+    default); ``formats`` takes a comma list or a list of names. None (JSON null) means not given.
+    Values are checked for their kind here, for their range by ``JobOptions``.
 
     Raises:
         OptionsError: not a mapping, an unknown key (the message lists the valid names), an
