@@ -16,15 +16,14 @@ SPEAKER_MARK = re.compile(r"^\[[^\]]*\] ")
 
 
 def srt_cues(text: str) -> list[tuple[float, float, list[str]]]:
-    """``(start, end, lines)`` of each cue of SubRip text, parsed by ``srt``, speaker marks removed."""
-    return [(c.start.total_seconds(), c.end.total_seconds(), SPEAKER_MARK.sub("", c.content).split("\n"))
-            for c in srt.parse(text)]
+    """``(start, end, lines)`` of each cue of SubRip text, parsed by ``srt`` (speaker labels kept)."""
+    return [(c.start.total_seconds(), c.end.total_seconds(), c.content.split("\n")) for c in srt.parse(text)]
 
 
 def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], limits: CueLimits) -> None:
     """Every cue within ``limits`` (a line over the limit only when it is one word; the reading
     speed over the limit only when the cue already reaches the next one or its longest), times
-    monotonic with no overlaps, and the cues' words exactly ``words`` in order."""
+    monotonic with no overlaps, and the cues' words (without speaker labels) exactly ``words`` in order."""
     assert cues, "no cues"
     for index, (start, end, lines) in enumerate(cues):
         following = cues[index + 1][0] if index + 1 < len(cues) else None
@@ -34,7 +33,7 @@ def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], lim
         assert len(lines) <= limits.max_lines, (index, lines)
         for line in lines:
             assert len(line) <= limits.max_line_length or " " not in line, (index, line)
-        spoken = " ".join(lines).split()
+        spoken = SPEAKER_MARK.sub("", " ".join(lines)).split()
         if len(spoken) > 1:
             assert end - start <= limits.max_cue_seconds + 0.0015, (index, start, end, lines)
         reaches = following is not None and end >= following - 0.0015
@@ -43,7 +42,7 @@ def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], lim
             chars = len(" ".join(lines))
             assert chars / (end - start) <= limits.max_cps + 0.05 or end - start >= limits.max_cue_seconds - 0.0015, \
                 (index, chars, start, end)
-    assert [w for _, _, lines in cues for w in " ".join(lines).split()] == words
+    assert [w for _, _, lines in cues for w in SPEAKER_MARK.sub("", " ".join(lines)).split()] == words
 
 
 def check_files(srt_path: Path, vtt_path: Path, words: list[str], limits: CueLimits) -> None:

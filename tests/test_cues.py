@@ -96,6 +96,22 @@ def test_speaker_changes_start_a_new_cue_with_the_name():
     assert "<v Ben>Hi.</v>" in to_vtt(text)
 
 
+SPEECH = "Thank you all for coming tonight to hear about the new bridge."
+
+
+def test_the_speakers_label_counts_in_the_first_lines_length(tmp_path):
+    name = "Dr. Margarethe Oberhausen"
+    text = transcript(timed(SPEECH, 0.0, 0.3, name),
+                      timed("Thanks.", 4.0, 0.3, "Ben"))
+    (tmp_path / "d.srt").write_text(to_srt(text))
+    (tmp_path / "d.vtt").write_text(to_vtt(text))
+    words = [*SPEECH.split(), "Thanks."]
+    check_files(tmp_path / "d.srt", tmp_path / "d.vtt", words, LIMITS)
+    first = list(srt.parse(to_srt(text)))[0].content
+    assert first.startswith(f"[{name}] Thank") and all(len(line) <= 42 for line in first.split("\n"))
+    assert to_vtt(text).count(f"[{name}]") == 0 and f"<v {name}>Thank you all for</v>" in to_vtt(text)
+
+
 def test_without_word_timestamps_cues_are_split_by_characters_with_a_warning(tmp_path):
     plain = transcript(Segment(0.0, 12.0, FORTY), Segment(12.0, 14.0, "The end."))
     assert shaping_warning(plain, LIMITS) and "word_timestamps" in shaping_warning(plain, LIMITS)

@@ -7,14 +7,16 @@ then clause boundaries (comma, semicolon, colon), then the word boundary nearest
 wrap at word boundaries, balanced. A cue is then lengthened, into the gap before the next cue only,
 to at least ``MIN_CUE_SECONDS`` and to the time its characters need at the reading speed.
 
-Cues never cross segments, so a speaker change always starts a new cue. Segments without word
+Cues never cross segments, so a speaker change always starts a new cue, whose first line begins
+with the speaker's name, ``[Ana] ``, counted in the line's length. Segments without word
 timestamps are split by characters, their words' times taken in proportion (``shaping_warning``).
 A word longer than a line stays whole, alone on its line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +65,14 @@ class CueLimits:
 
 @dataclass(frozen=True)
 class Cue:
-    """One subtitle: ``start``/``end`` in seconds, its text ``lines``, the ``speaker`` (or None)."""
+    """One subtitle: ``start``/``end`` in seconds, its text ``lines``, the ``speaker`` (or None);
+    ``labelled`` when the first line starts with ``[speaker] `` (the first cue of a new speaker)."""
 
     start: float
     end: float
     lines: tuple[str, ...]
     speaker: str | None = None
+    labelled: bool = False
 
     @property
     def text(self) -> str:
@@ -167,13 +171,27 @@ def _chunks(tokens: list[_Token], limits: CueLimits) -> list[list[_Token]]:
     return _chunks(tokens[:index], limits) + _chunks(tokens[index:], limits)
 
 
-def _segment_cues(segment: Segment, limits: CueLimits) -> list[Cue]:
+def _segment_cues(segment: Segment, limits: CueLimits, labelled: bool) -> list[Cue]:
+    """The cues of one segment; with ``labelled``, the speaker's label joined to its first word
+    (so that it is wrapped and counted with it, never left alone)."""
     tokens = _tokens(segment)
     if not tokens:
         return []
+    if labelled:
+        tokens[0] = _Token(f"[{segment.speaker}] {tokens[0].text}", tokens[0].start, tokens[0].end)
     return [Cue(chunk[0].start, max(chunk[0].start, chunk[-1].end),
-                tuple(wrap([t.text for t in chunk], limits.max_line_length)), segment.speaker)
-            for chunk in _chunks(tokens, limits)]
+                tuple(wrap([t.text for t in chunk], limits.max_line_length)), segment.speaker, labelled and index == 0)
+            for index, chunk in enumerate(_chunks(tokens, limits))]
+
+
+def unlabelled_lines(cue: Cue, limits: CueLimits) -> tuple[str, ...]:
+    """The lines of ``cue`` without the speaker's label (for formats that mark speakers otherwise,
+    such as WebVTT's voice spans), wrapped again within ``limits`` when they were shaped."""
+    if not cue.labelled or not cue.lines:
+        return cue.lines
+    first = cue.lines[0].removeprefix(f"[{cue.speaker}]").lstrip(" ")
+    lines = (first, *cue.lines[1:]) if first else cue.lines[1:]
+    return lines if limits.off else tuple(wrap(" ".join(lines).split(), limits.max_line_length))
 
 
 def _timed(cues: list[Cue], limits: CueLimits) -> list[Cue]:
@@ -188,7 +206,7 @@ def _timed(cues: list[Cue], limits: CueLimits) -> list[Cue]:
         if limits.max_cue_seconds:
             wanted = min(wanted, max(cue.end, cue.start + limits.max_cue_seconds))
         end = max(cue.start, min(wanted, following))
-        timed.append(Cue(cue.start, end, cue.lines, cue.speaker))
+        timed.append(dataclasses.replace(cue, end=end))
     return timed
 
 
@@ -196,12 +214,27 @@ def shape_cues(transcript: Transcript, limits: CueLimits) -> list[Cue]:
     """The subtitle cues of ``transcript`` in time order, within ``limits`` (see the module's
     description); with every limit off, one cue per segment with its text as it is. Segments with
     empty text give no cue."""
-    segments = sorted((s for s in transcript.segments if s.text.strip()), key=lambda s: s.start)
     if limits.off:
-        return [Cue(s.start, max(s.start, s.end), tuple(line for line in s.text.splitlines() if line.strip()),
-                    s.speaker) for s in segments]
-    cues = sorted((cue for segment in segments for cue in _segment_cues(segment, limits)), key=lambda c: c.start)
+        return [Cue(s.start, max(s.start, s.end), _labelled_lines(s, labelled), s.speaker, labelled)
+                for s, labelled in _segments(transcript)]
+    cues = sorted((cue for segment, labelled in _segments(transcript)
+                   for cue in _segment_cues(segment, limits, labelled)), key=lambda c: c.start)
     return _timed(cues, limits)
+
+
+def _segments(transcript: Transcript) -> Iterator[tuple[Segment, bool]]:
+    """The segments with text in time order, each with whether its speaker differs from the one before."""
+    previous = None
+    for segment in sorted((s for s in transcript.segments if s.text.strip()), key=lambda s: s.start):
+        yield segment, segment.speaker is not None and segment.speaker != previous
+        previous = segment.speaker
+
+
+def _labelled_lines(segment: Segment, labelled: bool) -> tuple[str, ...]:
+    lines = [line for line in segment.text.splitlines() if line.strip()]
+    if labelled:
+        lines[0] = f"[{segment.speaker}] {lines[0]}"
+    return tuple(lines)
 
 
 def shaping_warning(transcript: Transcript, limits: CueLimits) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.core.transcript import Segment, Transcript, round_ms, to_milliseconds
-from runner.output.cues import Cue, CueLimits, shape_cues
+from runner.output.cues import Cue, CueLimits, shape_cues, unlabelled_lines
 from runner.output.rttm import to_rttm
 from runner.output.speakers import speakers_of
 
@@ -59,11 +59,8 @@ def to_srt(transcript: Transcript, limits: CueLimits = DEFAULT_LIMITS) -> str:
     """SubRip: for each cue (``runner.output.cues.shape_cues``), ``index``, ``start --> end`` with a
     comma before milliseconds, its lines (``[SPEAKER]`` before the first where the speaker
     changes), blank line."""
-    blocks, previous = [], None
-    for number, cue in enumerate(shape_cues(transcript, limits), start=1):
-        text = cue.text if cue.speaker is None or cue.speaker == previous else f"[{cue.speaker}] {cue.text}"
-        previous = cue.speaker
-        blocks.append(f"{number}\n{_cue_times(cue, ',')}\n{text}\n")
+    blocks = [f"{number}\n{_cue_times(cue, ',')}\n{cue.text}\n"
+              for number, cue in enumerate(shape_cues(transcript, limits), start=1)]
     return "\n".join(blocks)
 
 
@@ -76,10 +73,10 @@ def escape_vtt(text: str) -> str:
 def to_vtt(transcript: Transcript, limits: CueLimits = DEFAULT_LIMITS) -> str:
     """WebVTT: the ``WEBVTT`` header, then for each cue (``runner.output.cues.shape_cues``)
     ``start --> end`` with a dot before milliseconds, its lines; the text of a cue with a speaker
-    in a voice span, ``<v SPEAKER_00>text</v>``."""
+    in a voice span, ``<v SPEAKER_00>text</v>`` (instead of srt's ``[SPEAKER_00]`` label)."""
     blocks = ["WEBVTT\n"]
     for cue in shape_cues(transcript, limits):
-        text = "\n".join(escape_vtt(line) for line in cue.lines)
+        text = "\n".join(escape_vtt(line) for line in unlabelled_lines(cue, limits))
         if cue.speaker is not None:
             text = f"<v {escape_vtt(cue.speaker)}>{text}</v>"
         blocks.append(f"{_cue_times(cue, '.')}\n{text}\n")
