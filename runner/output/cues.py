@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.core.options import JobOptions
-from runner.core.transcript import Segment, Transcript
+from runner.core.transcript import Segment, Transcript, round_ms
 
 MIN_CUE_SECONDS = 1.0
 """Shortest cue wanted, where the gap before the next cue allows (seconds)."""
@@ -96,16 +96,17 @@ def _tokens(segment: Segment) -> list[_Token]:
     """The segment's words (stripped, empty ones left out), with times; without word timestamps
     (or words that do not spell the text), the words of its text with times in proportion to
     their character positions."""
-    if _timed_words(segment):
-        return [_Token(w.word.strip(), w.start, w.end) for w in segment.words if w.word.strip()]
+    if _timed_words(segment):  # times as the JSON holds them, so cues rendered again from it are the same
+        return [_Token(w.word.strip(), round_ms(w.start), round_ms(w.end)) for w in segment.words if w.word.strip()]
     pieces = segment.text.split()
     total = max(1, sum(len(p) for p in pieces))
-    span = max(0.0, segment.end - segment.start)
+    begin = round_ms(segment.start)
+    span = max(0.0, round_ms(segment.end) - begin)
     tokens, done = [], 0
     for piece in pieces:
-        start = segment.start + span * done / total
+        start = begin + span * done / total
         done += len(piece)
-        tokens.append(_Token(piece, start, segment.start + span * done / total))
+        tokens.append(_Token(piece, start, begin + span * done / total))
     return tokens
 
 
