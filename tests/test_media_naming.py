@@ -189,3 +189,11 @@ def test_a_media_library_folder_gets_exactly_the_files_a_media_server_picks_up(
         sha256_file(library / "Second (2021).mkv")).reason
     assert Ledger(app.store.engine).find_content(sha256_file(library / "Movie (2020).mkv")).status == "queued"
     assert daemon.poll() is None and daemon.log().count("queued for") == 3  # the new .en.srt became no job
+
+
+def test_a_hostile_subtitle_name_is_reported_without_its_control_characters(app, movie):
+    job, source = place(app, movie, "Fourth (2023).mkv")
+    (source.parent / "Fourth (2023).en.\n\x1b[31m.srt").write_text("x")
+    warnings: list[str] = []
+    write_library_results(app.settings, app.store, job, movie, TRANSCRIPT, warnings, {"options": {}})
+    assert "Fourth (2023).en.??[31m.srt" in warnings[0] and "\n" not in warnings[0]

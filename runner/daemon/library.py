@@ -15,6 +15,7 @@ is made up.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,24 @@ from runner.core.store import JobStore
 from runner.core.transcript import Transcript
 from runner.daemon.media import MediaError, StreamLanguages, stream_languages
 from runner.jobs.inbox_skips import record_skip
-from runner.output.inbox import SUBTITLE_FORMATS, existing_subtitle, media_output_paths, results_dir
+from runner.output.inbox import (
+    SUBTITLE_FORMATS,
+    existing_subtitle,
+    is_inbox_job,
+    media_output_paths,
+    results_dir,
+)
 from runner.output.languages import iso639_1, subtitle_language
 from runner.output.naming import output_formats, safe_stem
 from runner.output.writing import write_outputs
 
 log = logging.getLogger(__name__)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def is_media_job(job: JobFile) -> bool:
     """True for an inbox job of a folder with media-library naming."""
-    return job.options.naming == "media" and job.source == "inbox" and bool(job.inbox_path)
+    return job.options.naming == "media" and is_inbox_job(job)
 
 
 def _skip_reason(settings: Settings, job: JobFile, streams: StreamLanguages, language: str) -> str | None:
@@ -43,7 +51,7 @@ def _skip_reason(settings: Settings, job: JobFile, streams: StreamLanguages, lan
     directories = [source.parent, *filter(None, [results_dir(settings, job)])]
     found = existing_subtitle(list(dict.fromkeys(directories)), stem, language)
     if found is not None:
-        return f"a subtitle in this language is already beside the file: {found.name}"
+        return f"a subtitle in this language is already beside the file: {_CONTROL.sub('?', found.name)}"
     if any(iso639_1(tag) == language for tag in streams.subtitles):
         return f"the file already holds a subtitle stream in this language ({language})"
     return None
@@ -64,8 +72,11 @@ def write_library_results(settings: Settings, store: JobStore, job: JobFile, med
         streams = StreamLanguages(None, ())
     language = subtitle_language(job.options.language, transcript.language, transcript.language_probability,
                                  streams.audio)
-    wanted = language is not None and any(fmt in SUBTITLE_FORMATS for fmt in formats)
-    reason = _skip_reason(settings, job, streams, language) if wanted and language else None
+    wanted = any(fmt in SUBTITLE_FORMATS for fmt in formats)
+    reason = None
+    if wanted:
+        reason = (_skip_reason(settings, job, streams, language) if language is not None else
+                  "no language was given or detected (set language in the folder's .spoolscribe.toml)")
     paths = media_output_paths(settings, job, formats, language or "und", subtitles=wanted and reason is None)
     beside = {fmt: path for fmt, path in paths.items() if path.parent != settings.outputs_dir / job.id}
     written = write_outputs(transcript, {f: p for f, p in paths.items() if f not in beside}, metadata)
