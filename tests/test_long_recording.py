@@ -11,6 +11,9 @@ import pytest
 import srt
 import webvtt
 from conftest import DATA
+from cue_checks import check_files
+
+from runner.output.cues import CueLimits
 
 pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
@@ -62,11 +65,12 @@ def test_a_65_minute_recording(hour_long, cli, app, runners):
     document = json.loads(files[".json"].read_text())
     segments = [s for s in document["segments"] if s["text"]]
     assert abs(document["duration"] - MINUTES * 60) < 1 and segments[-1]["end"] > 3600
+    # subtitles read like subtitles: every cue within the limits, no word lost or duplicated
+    words = [w["word"].strip() for s in segments for w in s["words"] if w["word"].strip()]
+    check_files(files[".srt"], files[".vtt"], words, CueLimits())
     cues = list(srt.parse(files[".srt"].read_text()))
-    assert [(c.start.total_seconds(), c.end.total_seconds()) for c in cues] == [
-        (pytest.approx(s["start"], abs=0.0011), pytest.approx(s["end"], abs=0.0011)) for s in segments]
-    assert cues[-1].start.total_seconds() > 3600
+    assert len(cues) >= len(segments) and cues[-1].start.total_seconds() > 3600
     captions = webvtt.read(str(files[".vtt"]))
-    assert len(captions) == len(cues) and captions[-1].start.startswith("01:0")
+    assert captions[-1].start.startswith("01:0")
     last_line = files[".txt"].read_text().splitlines()[-1]
     assert last_line == segments[-1]["text"]

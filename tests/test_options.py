@@ -3,6 +3,7 @@ job files in the spool); the old spellings still work, and a bad option reads th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -172,9 +173,12 @@ def test_job_files_of_older_versions_still_load(app):
              "initial_prompt": "Kennedy", "hotwords": None, "vad_filter": False, "word_timestamps": True}
     assert job_file_options(app, first) == JobOptions(language="en", formats=("txt", "srt"),
                                                       initial_prompt="Kennedy", vad_filter=False)
-    current = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
-    assert job_file_options(app, current) == JobOptions.from_mapping(current)
-    assert JobOptions.from_mapping(current).to_dict() == current
+    diarized = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
+    assert job_file_options(app, diarized) == JobOptions.from_mapping(diarized)
+    current = {**diarized, "max_line_length": 42, "max_lines": 2, "max_cue_seconds": 7.0, "max_cps": 20.0,
+               "naming": "standard"}  # cue shaping and naming came later: their defaults
+    assert JobOptions.from_mapping(diarized).to_dict() == current
+    assert job_file_options(app, {**current, "max_lines": 0}) == JobOptions.from_mapping({**current, "max_lines": 0})
 
 
 def test_openapi_lists_the_names_and_the_aliases(client):
@@ -186,3 +190,22 @@ def test_openapi_lists_the_names_and_the_aliases(client):
     for alias, name in ALIASES.items():
         assert form["properties"][alias]["deprecated"] is True
         assert form["properties"][alias]["description"] == f"alias of {name}"
+
+
+def test_cue_limits_and_naming_the_same_by_every_way_in(app, upload, tmp_path):
+    wanted = JobOptions(max_line_length=37, max_lines=1, max_cue_seconds=5.5, max_cps=17.0)
+    code, output, options = via_cli(app, "--max-line-length", "37", "--max-lines", "1", "--max-cue-seconds", "5.5",
+                                    "--max-cps", "17")
+    assert code == 0 and options == wanted, output
+    response = upload(AUDIO, max_line_length="37", max_lines="1", max_cue_seconds="5.5", max_cps="17")
+    assert JobOptions.from_mapping(response.json["options"]) == wanted
+    folder = via_folder(tmp_path, 'max_line_length = 37\nmax_lines = 1\nmax_cue_seconds = 5.5\nmax_cps = 17\n'
+                                  'naming = "media"\n')
+    assert folder == dataclasses.replace(wanted, naming="media")
+    assert JobOptions.from_mapping({"max_lines": 0, "max_cps": 0}).max_cps == 0.0  # 0: no limit
+    message = "max_line_length must be 0 (no limit) or from 10 to 200, got 300"
+    assert via_cli(app, "--max-line-length", "300")[0] == 2 and message in via_cli(app, "--max-line-length", "300")[1]
+    assert message in upload(AUDIO, max_line_length="300").json["error"]
+    with pytest.raises(FolderSettingsError, match='naming must be one of standard, media'):
+        via_folder(tmp_path, 'naming = "plex"\n')
+    assert upload(AUDIO, max_cps="", max_lines=" ").json["options"]["max_cps"] == 20.0  # a cleared form field

@@ -32,6 +32,10 @@ from runner.jobs.view import job_to_dict
 @click.option("--num-speakers", metavar="N", help="With --diarize: the number of speakers, when known.")
 @click.option("--min-speakers", metavar="N", help="With --diarize: at least this many speakers.")
 @click.option("--max-speakers", metavar="N", help="With --diarize: at most this many speakers.")
+@click.option("--max-line-length", metavar="CHARS", help="Subtitle lines at most this long (default 42; 0: no limit).")
+@click.option("--max-lines", metavar="N", help="Subtitle cues of at most N lines (default 2; 0: no limit).")
+@click.option("--max-cue-seconds", metavar="S", help="Subtitle cues at most S seconds long (default 7; 0: no limit).")
+@click.option("--max-cps", metavar="CPS", help="Reading speed ceiling, characters a second (default 20; 0: none).")
 @pass_app
 @fails_cleanly
 def submit(app: App, files: tuple[Path, ...], **given: Any) -> None:

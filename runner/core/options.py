@@ -5,6 +5,7 @@ job files in the spool and the database."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,12 @@ MAX_TEXT_OPTION = 2000
 MAX_SPEAKERS = 100
 """Most speakers a job may ask diarization to find."""
 SPEAKER_COUNTS: tuple[str, ...] = ("num_speakers", "min_speakers", "max_speakers")
+NAMINGS: tuple[str, ...] = ("standard", "media")
+"""How an inbox job's results are named: ``talk.srt`` beside the file, or ``Movie (2020).en.srt``
+for media servers (see ``runner.output.inbox``)."""
+CUE_LIMITS: dict[str, tuple[float, float]] = {
+    "max_line_length": (10, 200), "max_lines": (1, 10), "max_cue_seconds": (1, 60), "max_cps": (5, 100)}
+"""The cue shaping options with their allowed range; 0 turns a limit off (see ``runner.output.cues``)."""
 
 
 class OptionsError(SpoolscribeError, ValueError):
@@ -43,6 +50,10 @@ class JobOptions:
     ``formats`` is a non-empty subset of ``FORMATS`` in that order. ``diarize`` asks for speaker
     diarization, with the exact number of speakers (``num_speakers``) or bounds
     (``min_speakers``/``max_speakers``) when known; None lets the pipeline decide.
+
+    Subtitle cues (srt, vtt) are shaped within ``max_line_length`` characters per line,
+    ``max_lines`` lines, ``max_cue_seconds`` seconds and ``max_cps`` characters per second; 0 turns
+    a limit off, all four 0 keeps whole segments. ``naming`` is "standard" or "media" (inbox jobs only).
     """
 
     language: str | None = None
@@ -57,6 +68,11 @@ class JobOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    max_line_length: int = 42
+    max_lines: int = 2
+    max_cue_seconds: float = 7.0
+    max_cps: float = 20.0
+    naming: str = "standard"
 
     def __post_init__(self) -> None:
         language = (self.language or "").strip().lower()
@@ -82,6 +98,20 @@ class JobOptions:
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(f"{name} must be true or false")
         self._check_speaker_counts()
+        self._check_cue_limits()
+        if self.naming not in NAMINGS:
+            raise OptionsError(f"naming must be one of {', '.join(NAMINGS)}, got {self.naming!r}")
+
+    def _check_cue_limits(self) -> None:
+        for name, (low, high) in CUE_LIMITS.items():
+            value = getattr(self, name)
+            whole = name in ("max_line_length", "max_lines")
+            if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+                raise OptionsError(f"{name} must be a {'whole ' if whole else ''}number, got {value!r}")
+            if value != 0 and not low <= value <= high:
+                raise OptionsError(f"{name} must be 0 (no limit) or from {low:g} to {high:g}, got {value!r}")
+            if not whole:
+                object.__setattr__(self, name, float(value))
 
     def _check_speaker_counts(self) -> None:
         given = [name for name in SPEAKER_COUNTS if getattr(self, name) is not None]
@@ -153,16 +183,38 @@ def _flag(key: str, value: Any) -> bool:
 
 
 def _count(key: str, value: Any) -> int | None:
+    try:
+        return _whole(key, value)
+    except OptionsError:
+        raise OptionsError(f"{key} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}") from None
+
+
+def _whole(key: str, value: Any) -> int | None:
     if isinstance(value, str):
         if not value.strip():
-            return None  # an empty number field of a form
+            return None  # an empty number field of a form: not given
         try:
             return int(value.strip())
         except ValueError:
             pass
     elif isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise OptionsError(f"{key} must be a whole number from 1 to {MAX_SPEAKERS}, got {value!r}")
+    raise OptionsError(f"{key} must be a whole number, got {value!r}")
+
+
+def _number(key: str, value: Any) -> float | None:
+    if isinstance(value, str):
+        if not value.strip():
+            return None  # an empty number field of a form: not given
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise OptionsError(f"{key} must be a number, got {value!r}")
 
 
 def _formats(key: str, value: Any) -> tuple[str, ...]:
@@ -173,6 +225,7 @@ def _formats(key: str, value: Any) -> tuple[str, ...]:
 
 # Each option's conversion, by the type of its field (a new type fails here, at import).
 _CONVERT = {field.name: {"str": _text, "str | None": _text, "bool": _flag, "int | None": _count,
+                         "int": _whole, "float": _number,
                          "tuple[str, ...]": _formats}[str(field.type)]
             for field in dataclasses.fields(JobOptions)}
 OPTION_NAMES: tuple[str, ...] = tuple(_CONVERT)
@@ -188,8 +241,9 @@ def parse_options(mapping: Mapping[str, Any]) -> dict[str, Any]:
     keys and only the options given. Values may be strings or already typed: text options take
     strings; ``vad_filter``, ``word_timestamps`` and ``diarize`` take booleans or
     true/false/yes/no/on/off/1/0; speaker counts take whole numbers or their digits (an empty
-    string is no count); ``formats`` takes a comma list or a list of names. None (JSON null) means
-    not given. Values are checked for their kind here, for their range by ``JobOptions``.
+    string is no count); the cue limits take numbers or their digits (an empty string is the
+    default); ``formats`` takes a comma list or a list of names. None (JSON null) means not given.
+    Values are checked for their kind here, for their range by ``JobOptions``.
 
     Raises:
         OptionsError: not a mapping, an unknown key (the message lists the valid names), an

@@ -130,6 +130,8 @@ class InboxFileStatus(str, enum.Enum):
     """Its job was queued (``job_id``)."""
     DUPLICATE = "duplicate"
     """Its content was already taken from another file or an earlier version: no new job."""
+    SKIPPED = "skipped"
+    """Its job ran, but its subtitles were not written beside it (media-library naming): ``reason`` says why."""
 
 
 class InboxFile(Base):
@@ -156,6 +158,8 @@ class InboxFile(Base):
     job_id: Mapped[str | None] = mapped_column(String(26), default=None)
     """The job made from this file (for a duplicate: the job of the same content); None while delivering."""
     created_at: Mapped[datetime] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    """For a skipped file: why, for a person (``Movie (2020).en.srt is already beside it``)."""
 
 
 class JobEnding(Base):

@@ -119,3 +119,23 @@ def decode(path: Path) -> Audio:
     elif problems:
         warnings.append(f"some damaged audio was skipped while decoding ({problems[0]})")
     return Audio(samples, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class StreamLanguages:
+    """The language tags a container declares (as written there, e.g. ``eng``; None when untagged):
+    of the audio stream that is transcribed, and of every subtitle stream."""
+
+    audio: str | None
+    subtitles: tuple[str | None, ...]
+
+
+def stream_languages(path: Path) -> StreamLanguages:
+    """The language tags of the first audio stream and of the subtitle streams in ``path``.
+
+    Raises:
+        MediaError: the file is missing, empty or not media.
+    """
+    with _open(path) as container:
+        audio = container.streams.audio[0].metadata.get("language") if container.streams.audio else None
+        return StreamLanguages(audio, tuple(stream.metadata.get("language") for stream in container.streams.subtitles))

@@ -27,9 +27,11 @@ from runner.core.states import JobStatus
 from runner.core.store import JobStore, SegmentRow
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
+from runner.daemon.library import is_media_job, write_library_results
 from runner.daemon.media import Audio, MediaError, decode
 from runner.daemon.recognizer import ModelError, Recognizer
 from runner.jobs.outputs import record_outputs
+from runner.output.cues import CueLimits, shaping_warning
 from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
 from runner.output.naming import output_formats, output_paths, safe_stem
 from runner.output.writing import write_outputs
@@ -183,9 +185,15 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
 
 def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float) -> str:
     """Write the outputs of a whole transcript and end the job succeeded."""
+    if {"srt", "vtt"} & set(job.options.formats):
+        warning = shaping_warning(transcript, CueLimits.from_options(job.options))
+        warnings.extend([warning] if warning and warning not in warnings else [])
     if not ctx.store.record_progress(job.id, ctx.runner, stage="writing", warnings=warnings):
         raise _Lost()
-    written = _write_results(ctx.settings, job, transcript, warnings=warnings)
+    media = ctx.spool.media_path(job.media)
+    library = None if not is_media_job(job) else lambda: write_library_results(
+        ctx.settings, ctx.store, job, media, transcript, warnings, _metadata(job, ctx.settings))
+    written = _write_results(ctx.settings, job, transcript, warnings=warnings, media_library=library)
     record_outputs(ctx.store.engine, job.id, written)
     if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
                             warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
@@ -225,18 +233,22 @@ def _checkpoint(ctx: WorkContext, job: JobFile, pending: list[SegmentRow], proce
 
 
 def _write_results(settings: Settings, job: JobFile, transcript: Transcript, partial: bool = False,
-                   warnings: list[str] | None = None) -> list[Path]:
+                   warnings: list[str] | None = None,
+                   media_library: Callable[[], list[Path]] | None = None) -> list[Path]:
     """Write the job's outputs and return their paths. Results beside an inbox file never replace
     a file that appeared meanwhile (fresh names are chosen); a partial transcript (a cancelled job)
     stays under ``<home>/outputs/<id>/`` rather than beside the user's file. When the folder beside
     the inbox file cannot be written (permissions, a read-only file system), the outputs go to
     ``<home>/outputs/<id>/`` and a warning naming the folder and the reason is added to ``warnings``.
+    ``media_library`` writes the results of a media-library folder's job instead (``runner.daemon.library``).
 
     Raises:
         OSError: the outputs could not be written under ``<home>/outputs/<id>/`` either.
     """
     if is_inbox_job(job) and not partial:
         try:
+            if media_library is not None:
+                return media_library()
             return _write_named(settings, job, transcript, beside_source=True)
         except OSError as exc:
             if exc.errno not in UNWRITABLE:

@@ -13,6 +13,11 @@ The file (TOML, UTF-8)::
     word_timestamps = true
     diarize = true               # tell speakers apart, with optionally
     num_speakers = 2             # ... the number of speakers, or min_speakers / max_speakers
+    max_line_length = 42         # subtitle cues: characters a line, lines, seconds, characters a
+    max_lines = 2                # ... second (0: no limit; see runner.output.cues)
+    max_cue_seconds = 7
+    max_cps = 20
+    naming = "media"             # Movie (2020).en.srt beside the video (runner.daemon.library)
 
 The keys are the job option names everywhere (``runner.core.options``); the older ``prompt``,
 ``vad`` and ``format`` are still accepted.

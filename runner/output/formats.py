@@ -13,8 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.core.transcript import Segment, Transcript, round_ms, to_milliseconds
+from runner.output.cues import Cue, CueLimits, shape_cues, unlabelled_lines
 from runner.output.rttm import to_rttm
 from runner.output.speakers import speakers_of
+
+DEFAULT_LIMITS = CueLimits()
 
 
 def format_timestamp(seconds: float, decimal_marker: str) -> str:
@@ -30,14 +33,10 @@ def format_timestamp(seconds: float, decimal_marker: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"
 
 
-def _cues(transcript: Transcript) -> list[Segment]:
-    return [segment for segment in transcript.segments if segment.text.strip()]
-
-
 def _marked(transcript: Transcript) -> list[tuple[Segment, str]]:
-    """Each cue with its text lines, ``[SPEAKER]`` before the first where the speaker changes."""
+    """Each segment with text, with its lines, ``[SPEAKER]`` before the first where the speaker changes."""
     marked, previous = [], None
-    for segment in _cues(transcript):
+    for segment in (s for s in transcript.segments if s.text.strip()):
         text = "\n".join(line for line in segment.text.splitlines() if line.strip())
         if segment.speaker is not None and segment.speaker != previous:
             text = f"[{segment.speaker}] {text}"
@@ -46,9 +45,8 @@ def _marked(transcript: Transcript) -> list[tuple[Segment, str]]:
     return marked
 
 
-def _cue_times(segment: Segment, marker: str) -> str:
-    end = max(segment.end, segment.start)
-    return f"{format_timestamp(segment.start, marker)} --> {format_timestamp(end, marker)}"
+def _cue_times(cue: Cue, marker: str) -> str:
+    return f"{format_timestamp(cue.start, marker)} --> {format_timestamp(cue.end, marker)}"
 
 
 def to_txt(transcript: Transcript) -> str:
@@ -57,12 +55,12 @@ def to_txt(transcript: Transcript) -> str:
     return text + "\n" if text else ""
 
 
-def to_srt(transcript: Transcript) -> str:
-    """SubRip: ``index``, ``start --> end`` with a comma before milliseconds, text (``[SPEAKER]``
-    before it where the speaker changes), blank line."""
-    blocks = []
-    for number, (segment, text) in enumerate(_marked(transcript), start=1):
-        blocks.append(f"{number}\n{_cue_times(segment, ',')}\n{text}\n")
+def to_srt(transcript: Transcript, limits: CueLimits = DEFAULT_LIMITS) -> str:
+    """SubRip: for each cue (``runner.output.cues.shape_cues``), ``index``, ``start --> end`` with a
+    comma before milliseconds, its lines (``[SPEAKER]`` before the first where the speaker
+    changes), blank line."""
+    blocks = [f"{number}\n{_cue_times(cue, ',')}\n{cue.text}\n"
+              for number, cue in enumerate(shape_cues(transcript, limits), start=1)]
     return "\n".join(blocks)
 
 
@@ -72,15 +70,16 @@ def escape_vtt(text: str) -> str:
     return escaped.replace("--&gt;", "-&#45;&gt;")
 
 
-def to_vtt(transcript: Transcript) -> str:
-    """WebVTT: the ``WEBVTT`` header, then ``start --> end`` with a dot before milliseconds, text;
-    the text of a cue with a speaker in a voice span, ``<v SPEAKER_00>text</v>``."""
+def to_vtt(transcript: Transcript, limits: CueLimits = DEFAULT_LIMITS) -> str:
+    """WebVTT: the ``WEBVTT`` header, then for each cue (``runner.output.cues.shape_cues``)
+    ``start --> end`` with a dot before milliseconds, its lines; the text of a cue with a speaker
+    in a voice span, ``<v SPEAKER_00>text</v>`` (instead of srt's ``[SPEAKER_00]`` label)."""
     blocks = ["WEBVTT\n"]
-    for segment in _cues(transcript):
-        text = "\n".join(escape_vtt(line) for line in segment.text.splitlines() if line.strip())
-        if segment.speaker is not None:
-            text = f"<v {escape_vtt(segment.speaker)}>{text}</v>"
-        blocks.append(f"{_cue_times(segment, '.')}\n{text}\n")
+    for cue in shape_cues(transcript, limits):
+        text = "\n".join(escape_vtt(line) for line in unlabelled_lines(cue, limits))
+        if cue.speaker is not None:
+            text = f"<v {escape_vtt(cue.speaker)}>{text}</v>"
+        blocks.append(f"{_cue_times(cue, '.')}\n{text}\n")
     return "\n".join(blocks)
 
 
@@ -110,8 +109,8 @@ def to_json(transcript: Transcript, metadata: dict[str, Any]) -> str:
 
 RENDERERS: dict[str, Callable[[Transcript, dict[str, Any]], str]] = {
     "txt": lambda transcript, _meta: to_txt(transcript),
-    "srt": lambda transcript, _meta: to_srt(transcript),
-    "vtt": lambda transcript, _meta: to_vtt(transcript),
+    "srt": lambda transcript, meta: to_srt(transcript, CueLimits.from_metadata(meta)),
+    "vtt": lambda transcript, meta: to_vtt(transcript, CueLimits.from_metadata(meta)),
     "json": to_json,
     "rttm": to_rttm,
 }

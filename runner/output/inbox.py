@@ -4,6 +4,11 @@
 A file that is already there is never replaced: that output takes the distinct name
 ``talk.spoolscribe.srt`` (then ``talk.spoolscribe-2.srt``, ...). A failed job leaves
 ``talk.wav.error.txt`` with the message. Used by runners (``runner.daemon.perform``); light imports only.
+
+Media-library naming (the folder setting ``naming = "media"``): the subtitles are named as media
+servers pick them up, ``Movie (2020).en.srt`` (and ``.vtt``), and the other formats go to the job's
+own outputs directory. Such a name is never replaced and no other name is made up: when a subtitle
+in that language is already there the subtitles are skipped (``existing_subtitle``).
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ from runner.core.schema import JobSource
 from runner.core.settings import Settings
 from runner.core.spool import JobFile
 from runner.core.text import printable
+from runner.output.languages import tags_of
 from runner.output.naming import output_paths, safe_stem
 
 log = logging.getLogger(__name__)
 
 MARKER = "spoolscribe"
 MAX_VARIANTS = 1000
+SUBTITLE_FORMATS = ("srt", "vtt")
+"""The formats a media-library folder writes beside the video."""
+SUBTITLE_SUFFIXES = frozenset({".srt", ".vtt", ".ass", ".ssa", ".sub"})
+"""Subtitle files a media server would show: one in the job's language means skip."""
 
 
 def is_inbox_job(job: JobFile) -> bool:
@@ -92,6 +102,47 @@ def inbox_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...
         paths[fmt] = next(free_names(directory, stem, f".{fmt}"), None)
         if paths[fmt] is None:
             raise FileExistsError(f"no free name for the {fmt} output of {job.original_name} in {directory}")
+    return paths
+
+
+def existing_subtitle(directories: list[Path], stem: str, language: str) -> Path | None:
+    """A subtitle file already in one of ``directories`` for the video ``stem`` in ``language``
+    (two-letter code): ``<stem>.<tag>[.<flags>].<srt|vtt|ass|ssa|sub>`` where tag is the code or
+    its three-letter forms (``en``, ``eng``) and flags such as ``sdh``, ``forced``, ``default``,
+    any case; None when there is none (or the directory cannot be listed).
+    """
+    tags, prefix = tags_of(language), f"{stem}.".casefold()
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in sorted(names):
+            folded = name.casefold()
+            if not folded.startswith(prefix) or Path(folded).suffix not in SUBTITLE_SUFFIXES:
+                continue
+            parts = folded[len(prefix):].split(".")[:-1]  # the tags between the stem and the extension
+            if parts and parts[0] in tags:
+                return directory / name
+    return None
+
+
+def media_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...], language: str,
+                       subtitles: bool = True) -> dict[str, Path]:
+    """``{format: path}`` for an inbox job of a media-library folder: srt and vtt as
+    ``<stem>.<language>.<format>`` in its results directory (left out when ``subtitles`` is False),
+    every other format under the job's own outputs directory (``<home>/outputs/<job id>/``). When
+    the source's folder is gone, every format goes to the outputs directory.
+
+    Raises:
+        OSError: the outbox folder cannot be created.
+    """
+    directory = results_dir(settings, job)
+    stem = safe_stem(job.original_name, job.id)
+    others = tuple(fmt for fmt in formats if directory is None or fmt not in SUBTITLE_FORMATS)
+    paths = output_paths(settings.outputs_dir / job.id, stem, others)
+    if directory is not None and subtitles:
+        paths.update({fmt: directory / f"{stem}.{language}.{fmt}" for fmt in formats if fmt in SUBTITLE_FORMATS})
     return paths
 
 
