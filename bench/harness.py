@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from runner.cli.app import App  # noqa: E402
 from runner.core.options import JobOptions  # noqa: E402
 from runner.core.settings import Settings  # noqa: E402
-from runner.core.states import ENDED
+from runner.core.states import ENDED  # noqa: E402
 from runner.jobs.submit import submit_path  # noqa: E402
 
 
@@ -79,9 +79,10 @@ class Deployment:
                      **env: str) -> subprocess.Popen:
         """Start ``spoolscribe [-v] runner --name NAME ARGS``, its log appended to ``<home>/<name>.log``;
         with ``wait``, return once it is idle."""
-        log = open(self.home / f"{name}.log", "ab")
-        command = [SPOOLSCRIBE, *(["-v"] if verbose else []), "runner", "--name", name, *args]
-        process = subprocess.Popen(command, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+        # the child holds the log for its whole life; ours is closed once it has been handed over
+        with open(self.home / f"{name}.log", "ab") as log:
+            command = [SPOOLSCRIBE, *(["-v"] if verbose else []), "runner", "--name", name, *args]
+            process = subprocess.Popen(command, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
         self.runners[f"{name}-{process.pid}"] = process
         if wait:
             wait_until(lambda: any(r.name == name and r.pid == process.pid and r.state == "idle"

@@ -85,7 +85,7 @@ def main() -> None:
                     SPOOLSCRIBE_INBOX_POLLING="1" if args.polling else "0") as deployment:
         inbox = deployment.app.settings.inbox_dir
         inbox.mkdir()
-        deployment.app.store  # migrate before the daemon starts
+        _ = deployment.app.store  # migrate before the daemon starts
         log_path = deployment.home / "ingest.log"
         with open(log_path, "ab") as log:
             daemon = subprocess.Popen([SPOOLSCRIBE, "ingest", "--name", "bench"], env=deployment.env,

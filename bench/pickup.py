@@ -30,8 +30,8 @@ def main() -> None:
         latencies = []
         for _ in range(args.jobs):
             job_id, returned = deployment.submit(tiny, formats=("txt",))
-            job = wait_until(lambda: (lambda j: j if j.status in ("succeeded", "failed") else None)(store.get(job_id)),
-                             60, 0.005)
+            job = wait_until(lambda job_id=job_id: (lambda j: j if j.status in ("succeeded", "failed") else None)(
+                store.get(job_id)), 60, 0.005)
             wait_until(lambda: any(r.state == "idle" for r in store.runners()), 10, 0.005)
             latencies.append((epoch(job.started_at) - returned) * 1000)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")

@@ -12,7 +12,10 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     """Run every pending migration in one transaction on the configured URL."""
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic configuration has no sqlalchemy.url")
+    engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():

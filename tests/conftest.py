@@ -39,7 +39,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         pytest.UsageError: naming the unmarked tests.
     """
     unmarked = [item.nodeid for item in items
-                if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+                if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("slow") is None]
     if unmarked:
         raise pytest.UsageError("these tests start processes but are not marked slow: " + ", ".join(unmarked))
 
@@ -156,9 +157,9 @@ def runners(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subpr
     started: list[subprocess.Popen] = []
 
     def start(name: str, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(tmp_path / f"{name}.log", "ab")
-        process = subprocess.Popen([SPOOLSCRIBE, "runner", "--name", name, *args],
-                                   env={**env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        with open(tmp_path / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen([SPOOLSCRIBE, "runner", "--name", name, *args],
+                                       env={**env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT)
         process.log_path = tmp_path / f"{name}.log"  # type: ignore[attr-defined]
         started.append(process)
         return process
@@ -545,7 +546,7 @@ def start_runner() -> Iterator[Callable[..., object]]:
         return thread
 
     yield start
-    for runner, thread in started:
+    for runner, _thread in started:
         runner.stop()
     for runner, thread in started:
         thread.join(timeout=30)

@@ -16,7 +16,7 @@ def test_each_bad_input_fails_clearly_and_the_runner_goes_on(media, cli, app):
     names = ["empty.wav", "notes.mp3", "video.mp4", "cut.mp3", "silence.wav", "jfk3.wav"]
     submitted = cli("submit", *(str(media / name) for name in names))
     assert submitted.returncode == 0, submitted.stderr
-    ids = dict(zip(names, submitted.stdout.split()))
+    ids = dict(zip(names, submitted.stdout.split(), strict=True))
     ran = cli("runner", "--burst", "--name", "bad")
     assert ran.returncode == 0, ran.stderr
     jobs = {name: app.store.get(job_id) for name, job_id in ids.items()}

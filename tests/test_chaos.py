@@ -49,7 +49,8 @@ def test_random_kills_lose_no_job_and_resume_long_ones(media, cli, app, runners)
         if kills < 12:
             restart(rng.choice(names))
     for name, process in processes.items():  # a clean stop once each runner is up (handlers installed)
-        wait_for(lambda: any(r.name == name and r.pid == process.pid for r in app.store.runners()), 60,
+        wait_for(lambda name=name, process=process: any(r.name == name and r.pid == process.pid
+                                                        for r in app.store.runners()), 60,
                  what=f"runner {name} to start")
         process.terminate()
     for process in processes.values():

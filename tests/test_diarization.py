@@ -82,7 +82,7 @@ def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, clien
     assert all(word["speaker"] == segment["speaker"] for segment in document["segments"] for word in segment["words"])
     speakers = document["speakers"]
     assert speakers == [f"SPEAKER_{n:02d}" for n in range(len(speakers))] and 1 <= len(speakers) <= 3
-    assert [s for s in dict.fromkeys(w["speaker"] for w in words)] == speakers[:len(set(w["speaker"] for w in words))]
+    assert list(dict.fromkeys(w["speaker"] for w in words)) == speakers[:len({w["speaker"] for w in words})]
     assert document["turns"] and all(0 <= t["start"] < t["end"] <= duration for t in document["turns"])
 
     from pyannote.database.util import load_rttm
@@ -91,7 +91,7 @@ def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, clien
     assert list(annotations) == ["sample"]
     annotation = annotations["sample"]
     assert set(annotation.labels()) <= set(speakers) and len(list(annotation.itertracks())) == len(document["turns"])
-    assert 0 <= annotation.get_timeline().extent().start and annotation.get_timeline().extent().end <= duration
+    assert annotation.get_timeline().extent().start >= 0 and annotation.get_timeline().extent().end <= duration
 
     captions = webvtt.read(str(files["vtt"]))
     assert captions and all(LABEL.match(c.voice or "") and c.raw_text.endswith("</v>") for c in captions)
@@ -99,12 +99,14 @@ def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, clien
     cues = list(srt.parse(files["srt"].read_text()))
     assert cues[0].content.startswith(f"[{document['segments'][0]['speaker']}] ")
     lines = files["txt"].read_text().splitlines()
-    changes = [n for n, s in enumerate(document["segments"]) if n == 0 or s["speaker"] != document["segments"][n - 1]["speaker"]]
+    changes = [n for n, s in enumerate(document["segments"])
+               if n == 0 or s["speaker"] != document["segments"][n - 1]["speaker"]]
     assert [n for n, line in enumerate(lines) if line.startswith("[SPEAKER_")] == changes
 
     clipped = status(cli, short)
     assert clipped["status"] == "succeeded" and set(outputs(clipped)) == {"txt", "srt", "vtt", "json"}
-    assert clipped["warnings"] == ["speaker diarization skipped: the audio is too short (1.0 s; at least 2 s are needed)"]
+    assert clipped["warnings"] == [
+        "speaker diarization skipped: the audio is too short (1.0 s; at least 2 s are needed)"]
     assert "and so" in outputs(clipped)["txt"].read_text().lower()  # the transcript, without speakers
     assert "SPEAKER_" not in outputs(clipped)["json"].read_text()
 

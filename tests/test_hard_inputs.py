@@ -56,4 +56,4 @@ def test_any_script_is_written_byte_exact_under_the_c_locale(media, cli, app, tm
     document = json.loads(files[".json"].read_bytes().decode("utf-8"))
     assert [s["text"] for s in document["segments"][: len(TEXTS)]] == TEXTS
     assert document["file"] == "-会议 مرحبا (😀).wav"
-    assert "😀".encode("utf-8") in files[".json"].read_bytes()  # not \\ud83d escapes
+    assert "😀".encode() in files[".json"].read_bytes()  # not \\ud83d escapes

@@ -36,7 +36,8 @@ def test_a_stable_file_becomes_a_queued_inbox_job_as_a_snapshot_and_untouched(ap
     result = delivery.deliver(path, before)
     assert result.outcome is Outcome.QUEUED
     job = app.store.get(result.job_id)
-    assert (job.source, job.inbox_path, job.original_name, job.status) == ("inbox", str(path), "会议 (二) talk.flac", "queued")
+    assert (job.source, job.inbox_path, job.original_name, job.status) == (
+        "inbox", str(path), "会议 (二) talk.flac", "queued")
     assert job.options["formats"] == list(app.settings.inbox_formats)
     media = app.spool.media_path(job.media_path)
     assert media.stat().st_ino != path.stat().st_ino and path.stat().st_nlink == 1  # a snapshot, not a link

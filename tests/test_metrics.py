@@ -66,7 +66,8 @@ def test_jobs_ended_before_the_upgrade_are_counted(app):
     with make_engine(url).begin() as connection:
         connection.execute(text(
             "INSERT INTO jobs (id, status, source, original_name, media_path, options, progress, processed_seconds, "
-            "attempts, warnings, outputs, created_at, started_at, finished_at, duration) VALUES ('01J0000000000000000000000A',"
+            "attempts, warnings, outputs, created_at, started_at, finished_at, duration) VALUES ("
+            "'01J0000000000000000000000A',"
             " 'succeeded', 'cli', 'old.wav', 'media/x.wav', '{}', 1, 60, 1, '[]', '[]', '2026-01-01 10:00:00', "
             "'2026-01-01 10:00:00', '2026-01-01 10:00:30', 60)"))
     metrics = snapshot(JobStore(open_database(app.settings)), app.settings)

@@ -161,7 +161,7 @@ def test_values_of_the_wrong_kind_are_refused_by_name(mapping, words):
 
 def test_not_given_means_the_default():
     assert JobOptions.from_mapping({}) == JobOptions()
-    assert JobOptions.from_mapping({name: None for name in OPTION_NAMES}) == JobOptions()
+    assert JobOptions.from_mapping(dict.fromkeys(OPTION_NAMES)) == JobOptions()
     assert JobOptions.from_mapping({"diarize": "on", "num_speakers": " 3 ", "min_speakers": ""}).num_speakers == 3
     with pytest.raises(OptionsError, match="options must be an object of names and values, got list"):
         JobOptions.from_mapping(["language"])  # type: ignore[arg-type]

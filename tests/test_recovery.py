@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
@@ -36,7 +37,7 @@ def assert_complete_transcript(job) -> None:
     document = json.loads(Path(next(p for p in job.outputs if p.endswith(".json"))).read_text())
     segments = document["segments"]
     assert segments, "no segments"
-    for before, after in zip(segments, segments[1:]):
+    for before, after in itertools.pairwise(segments):
         assert after["start"] >= before["end"] - 0.01, (before, after)
     assert segments[-1]["end"] > document["duration"] - 5
     # long.wav is sample.wav six times: each 30 s stretch holds the same call, so each must have words.

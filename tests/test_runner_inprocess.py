@@ -4,6 +4,7 @@ and real audio. The same behaviours with real processes and the real model are t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -57,7 +58,7 @@ def test_a_performed_job_writes_every_format_from_the_recognized_segments(app, s
 def test_two_runners_in_threads_claim_one_job_once(app, submit, make_runner, recognizer):
     job_id = submit(DATA / "jfk.flac").id
     one, two = make_runner("one"), make_runner("two")
-    took = dict(zip(("one", "two"), at_once(one.loop, two.loop)))
+    took = dict(zip(("one", "two"), at_once(one.loop, two.loop), strict=True))
     assert sorted(took.values()) == [False, True]
     job = app.store.get(job_id)
     assert job.status == "succeeded" and job.attempts == 1 and took[job.runner]
@@ -181,10 +182,8 @@ def abandon(app, submit, perform, runner: str, lease_seconds: float) -> str:
         if index == 4:
             raise Killed()
 
-    try:
+    with contextlib.suppress(Killed):
         perform(job_id, engine=FakeRecognizer(before_segment=die), runner=runner, lease_seconds=lease_seconds)
-    except Killed:
-        pass
     job = app.store.get(job_id)
     assert job.status == "running" and job.runner == runner and len(app.store.segments(job_id)) == 4
     return job_id

@@ -88,5 +88,5 @@ def test_statuses_read_back_as_members_and_show_as_plain_strings(app):
 
 
 def test_every_status_is_active_or_ended_and_only_ended_ones_are_retried():
-    assert ACTIVE | ENDED == set(JobStatus) and not ACTIVE & ENDED
+    assert set(JobStatus) == ACTIVE | ENDED and not ACTIVE & ENDED
     assert RETRYABLE < ENDED and JobStatus.SUCCEEDED not in RETRYABLE

@@ -7,6 +7,7 @@ units' syntax is checked by test_systemd_install (systemd-analyze verify / secur
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -67,10 +68,8 @@ def start_unit(configured_root: Path, tmp_path: Path) -> Iterator[Callable[..., 
 
     yield start
     for process in started:
-        try:  # the whole group: gunicorn's workers too
+        with contextlib.suppress(ProcessLookupError):  # the whole group: gunicorn's workers too
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)
 
 

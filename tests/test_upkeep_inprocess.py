@@ -161,7 +161,8 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, client, u
     html = client.get(f"/jobs/{with_callback}").get_data(as_text=True)
     assert html.count("HTTP 500 Internal Server Error") == 2 and html.count("HTTP 200") == 2
     assert f"{hooks.url}/callback" in html and "private" not in html
-    assert f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook delivered (HTTP 200, attempt 2)" in caplog.text
+    assert (f"runner notifier: job {succeeded}: webhook to {hooks.url}/hook delivered (HTTP 200, attempt 2)"
+            in caplog.text)
 
 
 class Silent:

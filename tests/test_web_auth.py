@@ -148,7 +148,8 @@ def test_bad_bearer_tokens_are_throttled_per_address_and_behind_a_local_proxy_pe
     assert bearer(TOKEN, "127.0.0.1", "203.0.113.9") == 429
     assert [bearer("x" * 16, "192.0.2.8", "127.0.0.1") for _ in range(6)][-1] == 429, "only a local proxy is believed"
     assert bearer(TOKEN, "192.0.2.9") == 200
-    answer = guarded.get("/api/jobs", headers={"Authorization": f"Bearer {TOKEN}"}, environ_base={"REMOTE_ADDR": "192.0.2.8"})
+    answer = guarded.get("/api/jobs", headers={"Authorization": f"Bearer {TOKEN}"},
+                         environ_base={"REMOTE_ADDR": "192.0.2.8"})
     assert answer.status_code == 429 and "try again in" in answer.json["error"] and answer.headers["Retry-After"]
 
 

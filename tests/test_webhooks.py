@@ -80,7 +80,8 @@ def signed_bodies(app, hooks: Receiver, expected: list[tuple[str, str]]) -> dict
     assert len(hooks.posts) == 2 * len(expected) and deliveries(app) == len(expected)
     for _, headers, body, _ in hooks.posts:
         assert verify_signature(SECRET, headers["X-Spoolscribe-Signature"], body, time.time())
-        assert headers["Content-Type"].startswith("application/json") and headers["X-Spoolscribe-Event"] == "job.finished"
+        assert headers["Content-Type"].startswith("application/json")
+        assert headers["X-Spoolscribe-Event"] == "job.finished"
     return {json.loads(body)["id"]: json.loads(body) for _, _, body, _ in hooks.posts}
 
 
@@ -120,12 +121,13 @@ def test_every_ended_job_gets_one_signed_post_retried_after_a_500(app, env, cli,
                              "page": f"https://transcripts.example/jobs/{succeeded}",
                              "transcripts": {fmt: f"https://transcripts.example/api/jobs/{succeeded}/transcript.{fmt}"
                                              for fmt in ("txt", "srt")}}
-    assert bodies[failed]["status"] == "failed" and bodies[failed]["error"] and bodies[failed]["links"]["transcripts"] == {}
+    assert bodies[failed]["status"] == "failed" and bodies[failed]["error"]
+    assert bodies[failed]["links"]["transcripts"] == {}
     assert bodies[cancelled]["status"] == "cancelled" and bodies[cancelled]["error"] == "cancelled by request"
     retried = [body for path, _, body, _ in hooks.posts if path == "/hook" and json.loads(body)["id"] == succeeded]
     assert retried[0] == retried[1], "a retry sends the same bytes"
 
-    (delivery, attempts), = [entry for entry in job_webhooks(app.store.engine, succeeded)]
+    (delivery, attempts), = list(job_webhooks(app.store.engine, succeeded))
     assert [(a.number, a.http_status, a.error) for a in attempts] == [(1, 500, "HTTP 500 Internal Server Error"),
                                                                        (2, 200, None)]
     assert delivery.state == "delivered" and delivery.attempts == 2 and all(a.runner == "notifier" for a in attempts)

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
-    Response,
     current_app,
     g,
     redirect,
@@ -37,6 +36,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
+from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
 from runner.core.fsutil import atomic_file

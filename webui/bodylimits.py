@@ -22,6 +22,7 @@ untouched. The slots are per process: a server reads ``workers x slots`` bodies 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -51,7 +52,7 @@ def abandon(body: object) -> None:
     """Mark gunicorn's request body (``wsgi.input``) failed: gunicorn then closes the connection
     instead of draining the rest of the body (``webui.worker`` closes it at once)."""
     if hasattr(body, "failed"):
-        body.failed = True  # type: ignore[attr-defined]
+        body.failed = True
 
 
 class PacedInput:
@@ -81,10 +82,8 @@ class PacedInput:
         """Stop a late read: shut the socket for reading, so that it returns at once."""
         self.was_cut = True
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 self.sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass  # already closed by the client
 
     def _paced(self, read: Callable[[int], bytes], size: int | None) -> bytes:
         if self.ended:

@@ -9,7 +9,7 @@ lines and notes the name of the last part begun, so ``explain`` can name the cou
 from __future__ import annotations
 
 import re
-from typing import BinaryIO
+from typing import IO
 
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
@@ -24,7 +24,7 @@ class PartCounter:
     by ``boundary``; ``parts`` counts the boundary lines after the first (parts begun, plus the
     closing one), ``field`` is the name of the last part whose header went by (or None)."""
 
-    def __init__(self, stream: BinaryIO, boundary: str) -> None:
+    def __init__(self, stream: IO[bytes], boundary: str) -> None:
         self.stream, self.marker = stream, b"\r\n--" + boundary.encode("latin-1", "replace")
         self.parts, self.field, self._tail = 0, None, b""
 

@@ -7,7 +7,6 @@ import logging
 
 from flask import (
     Blueprint,
-    Response,
     flash,
     jsonify,
     redirect,
@@ -15,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response
 
 from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
 from runner.core.schema import Job
@@ -127,7 +127,8 @@ def cancel(job_id: str) -> Response:
 @bp.post("/jobs/<job_id>/speakers")
 def speakers(job_id: str) -> Response:
     """Rename speakers (fields ``speaker`` and ``name``, repeated in pairs), then back to the job page."""
-    names = dict(zip(request.form.getlist("speaker"), request.form.getlist("name")))
+    # form input: an unpaired trailing field is ignored, as before
+    names = dict(zip(request.form.getlist("speaker"), request.form.getlist("name"), strict=False))
     renamed = rename_job_speakers(services(), job_id, names)
     flash(f"Renamed {len(renamed)} speaker{'s' if len(renamed) != 1 else ''}; the transcripts were rewritten."
           if renamed else "No speaker was renamed.")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from flask import request
 from werkzeug.datastructures import MultiDict
@@ -101,13 +101,15 @@ def _received(services: Services) -> Iterator[tuple[MultiDict, list[Received]]]:
                                    f"'{FILE_FIELD}' (got {request.mimetype or 'no content type'})")
     request.max_content_length = settings.max_upload_bytes + FORM_OVERHEAD
 
-    def stream_factory(total_content_length, content_type, filename, content_length=None) -> _CappedFile:
+    def stream_factory(total_content_length: int | None, content_type: str | None, filename: str | None,
+                       content_length: int | None = None) -> _CappedFile:
         fd, name = tempfile.mkstemp(dir=services.spool.tmp, prefix=".upload-",
                                     suffix=media_extension(filename or ""))
         temporary.append(_CappedFile(os.fdopen(fd, "w+b"), Path(name), settings.max_upload_bytes, too_large(settings)))
         return temporary[-1]
 
-    parser = FormDataParser(stream_factory, max_form_memory_size=MAX_FIELD_BYTES, silent=False,
+    # _CappedFile is a duck-typed IO[bytes] (write/seek/read/close are all werkzeug uses), not a subclass
+    parser = FormDataParser(stream_factory, max_form_memory_size=MAX_FIELD_BYTES, silent=False,  # type: ignore[arg-type]
                             max_form_parts=MAX_PARTS)
     counter = PartCounter(request.stream, request.mimetype_params.get("boundary", ""))
     try:
@@ -121,7 +123,7 @@ def _received(services: Services) -> Iterator[tuple[MultiDict, list[Received]]]:
         unknown = set(files) - {FILE_FIELD}
         if unknown:
             raise BadRequest(f"unknown file field(s) {', '.join(sorted(unknown))}: send the media as '{FILE_FIELD}'")
-        received = [Received(display_name(storage.filename), storage.stream.path)
+        received = [Received(display_name(storage.filename), cast(_CappedFile, storage.stream).path)
                     for storage in files.getlist(FILE_FIELD) if storage.filename]
         for part in temporary:
             part.close()  # flushed, ready for the probe

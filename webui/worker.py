@@ -48,7 +48,7 @@ def _head_arrived(conn: gthread.TConn) -> bool:
         return False
     except OSError:
         return True
-    seen, conn.head_seen = getattr(conn, "head_seen", -1), len(data)  # type: ignore[attr-defined]
+    seen, conn.head_seen = getattr(conn, "head_seen", -1), len(data)
     return not data or b"\r\n\r\n" in data or len(data) >= HEAD_PEEK or len(data) <= seen
 
 
@@ -59,21 +59,21 @@ class ThreadWorker(gthread.ThreadWorker):
     def handle(self, conn: gthread.TConn):
         """Serve one request (in a thread), or put the connection back to wait for the rest of its
         head, or give up on it when the head takes longer than ``HEAD_TIMEOUT``."""
-        conn.abandoned = False  # type: ignore[attr-defined]
+        conn.abandoned = False
         if not self.cfg.is_ssl:
             now = time.monotonic()
             started = getattr(conn, "head_started", None) or now
             if not _head_arrived(conn):
                 if now - started > HEAD_TIMEOUT:
-                    conn.abandoned = True  # type: ignore[attr-defined]
+                    conn.abandoned = True
                     return False
-                conn.head_started = started  # type: ignore[attr-defined]
+                conn.head_started = started
                 conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, getattr(conn, "head_seen", 0) + 1))
                 return gthread._DEFER  # the poller wakes the connection when more bytes arrived
-            conn.head_started, conn.head_seen, conn.data_ready = None, -1, True  # type: ignore[attr-defined]
+            conn.head_started, conn.head_seen, conn.data_ready = None, -1, True
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
         keep = super().handle(conn)
-        conn.abandoned = keep is False and _body_failed(conn)  # type: ignore[attr-defined]
+        conn.abandoned = keep is False and _body_failed(conn)
         return keep
 
     def finish_request(self, conn: gthread.TConn, fs) -> None:

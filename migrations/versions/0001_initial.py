@@ -1,7 +1,7 @@
 """initial schema: jobs, segments, runners
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 06:27:43.518261
 """
 

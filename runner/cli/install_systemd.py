@@ -92,7 +92,8 @@ def plan(target: Target, runners: int, runner_memory: str | None) -> list[Step]:
         steps += _write(target, UNIT_DIR / source.relative_to(target.units_dir), text)
     if runner_memory:
         steps += _write(target, UNIT_DIR / f"{RUNNER_TEMPLATE}.d" / "50-memory.conf",
-                        f"# Written by spoolscribe install-systemd --runner-memory\n[Service]\nMemoryMax={runner_memory}\n")
+                        "# Written by spoolscribe install-systemd --runner-memory\n"
+                        f"[Service]\nMemoryMax={runner_memory}\n")
     if target.live:
         steps.append(_run(["systemctl", "daemon-reload"]))
     wanted = [*ALWAYS_ENABLED, *(f"spoolscribe-runner@{n}.service" for n in range(1, runners + 1))]
@@ -188,7 +189,8 @@ def install_systemd(runners: int, venv: Path, root: Path, units_dir: Path, runne
     if not venv.is_absolute():
         raise click.BadParameter("must be an absolute path", param_hint="--venv")
     if runner_memory and not re.fullmatch(r"\d+[KMGT]?|\d+%|infinity", runner_memory):
-        raise click.BadParameter(f"{runner_memory!r} is not a systemd size (e.g. 6G, 80%)", param_hint="--runner-memory")
+        raise click.BadParameter(f"{runner_memory!r} is not a systemd size (e.g. 6G, 80%)",
+                                 param_hint="--runner-memory")
     target = Target(root.absolute(), venv, units_dir.absolute())
     click.echo(f"{'dry run, nothing is changed: ' if dry_run else ''}install-systemd into {target.root} "
                f"(venv {venv}, {runners} runner{'s' if runners > 1 else ''})")

@@ -32,7 +32,7 @@ def runner_command(ctx: click.Context, burst: bool, name: str | None, **flags: A
     try:
         code = runner.run(burst=burst)
     except ModelError as exc:
-        raise click.ClickException(f"{exc}; set SPOOLSCRIBE_MODEL to a model name or a CTranslate2 directory")
+        raise click.ClickException(f"{exc}; set SPOOLSCRIBE_MODEL to a model name or a CTranslate2 directory") from exc
     sys.exit(code)
 
 

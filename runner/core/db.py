@@ -13,12 +13,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -96,12 +97,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched: ``Session.execute`` types its result as a plain
+    ``Result``, but for those statements it is a ``CursorResult``."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def schema_revisions(engine: Engine) -> tuple[str | None, str]:
     """Return ``(current, head)``: the database's revision (None if unmigrated) and the code's head."""
     script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
-    return current, script.get_current_head()
+    head = script.get_current_head()
+    if head is None:  # cannot happen: the migrations ship with the code
+        raise RuntimeError("the migrations directory has no revisions")
+    return current, head
 
 
 def _known_revisions(url: str) -> set[str]:
@@ -151,13 +161,13 @@ def open_database(settings: Settings) -> Engine:
     """
     engine = make_engine(settings.database_url)
     current, head = schema_revisions(engine)
-    if current != head and not settings.auto_migrate:
-        if current is None or current in _known_revisions(settings.database_url):
-            engine.dispose()
-            raise SchemaMismatch(
-                f"the database schema is at revision {current or 'empty'}, older than this version of "
-                f"spoolscribe ({head}), and SPOOLSCRIBE_AUTO_MIGRATE is off; run `spoolscribe db upgrade` "
-                f"(under systemd: systemctl restart spoolscribe-migrate.service) first")
+    if current != head and not settings.auto_migrate and (
+            current is None or current in _known_revisions(settings.database_url)):
+        engine.dispose()
+        raise SchemaMismatch(
+            f"the database schema is at revision {current or 'empty'}, older than this version of "
+            f"spoolscribe ({head}), and SPOOLSCRIBE_AUTO_MIGRATE is off; run `spoolscribe db upgrade` "
+            f"(under systemd: systemctl restart spoolscribe-migrate.service) first")
     if current != head:
         upgrade(settings)
     return engine

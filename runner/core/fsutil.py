@@ -236,9 +236,9 @@ def sweep_temporaries(directory: Path, older_than: float, now: float, recursive:
     """Remove the temporary files ``temporary_name`` made in ``directory`` (with ``recursive``, in
     its folders too; symbolic links to folders are not followed) whose status change time (ctime:
     the last write, rename or link, which no one can set back) is more than ``older_than`` seconds
-    before ``now`` (seconds since the epoch): the leftovers of a killed writer. Only regular files named like ``.<name>.<8 hex digits>.tmp`` and owned by this
-    process's user are removed, never anything else. Returns what was removed; an unreadable
-    folder or file is skipped.
+    before ``now`` (seconds since the epoch): the leftovers of a killed writer. Only regular files
+    named like ``.<name>.<8 hex digits>.tmp`` and owned by this process's user are removed, never
+    anything else. Returns what was removed; an unreadable folder or file is skipped.
     """
     removed: list[Path] = []
     try:

@@ -126,7 +126,8 @@ class Settings:
             raise SettingsError(f"SPOOLSCRIBE_WEB_TOKEN must be at least {MIN_TOKEN_CHARS} characters, got "
                                 f"{len(self.web_token)} (make one with `openssl rand -hex 24`)")
         if not 0 < self.web_upload_slots < self.web_threads:
-            raise SettingsError(f"SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than SPOOLSCRIBE_WEB_THREADS "
+            raise SettingsError("SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than "
+                                "SPOOLSCRIBE_WEB_THREADS "
                                 f"({self.web_threads}) so that reads keep free threads, got {self.web_upload_slots}")
 
     @classmethod

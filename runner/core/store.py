@@ -9,6 +9,7 @@ are detached snapshots.
 
 from __future__ import annotations
 
+import builtins
 import os
 import socket
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
-from runner.core.db import retry_when_busy, write_engine
+from runner.core.db import retry_when_busy, rowcount, write_engine
 from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job, RunnerRecord, SegmentRecord
 from runner.core.spool import JobFile
@@ -79,16 +80,16 @@ class JobStore:
         with self._read() as session:
             rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
         counts = dict.fromkeys(JobStatus, 0)
-        counts.update({status: count for status, count in rows})
+        counts.update(dict(rows))
         return counts
 
-    def segments(self, job_id: str) -> list[SegmentRecord]:
+    def segments(self, job_id: str) -> builtins.list[SegmentRecord]:
         """The job's persisted segments in order."""
         with self._read() as session:
             query = select(SegmentRecord).where(SegmentRecord.job_id == job_id).order_by(SegmentRecord.index)
             return list(session.scalars(query))
 
-    def expired_leases(self, now: datetime, held_by: str | None = None) -> list[Job]:
+    def expired_leases(self, now: datetime, held_by: str | None = None) -> builtins.list[Job]:
         """Running jobs whose lease ended before ``now``, and those held by runner ``held_by``
         (a runner starting under a name finds that name's earlier jobs abandoned)."""
         query = select(Job).where(Job.status == JobStatus.RUNNING,
@@ -96,13 +97,13 @@ class JobStore:
         with self._read() as session:
             return list(session.scalars(query))
 
-    def queued_before(self, cutoff: datetime) -> list[Job]:
+    def queued_before(self, cutoff: datetime) -> builtins.list[Job]:
         """Queued jobs created before ``cutoff``, oldest first."""
         query = select(Job).where(Job.status == JobStatus.QUEUED, Job.created_at < cutoff).order_by(Job.id)
         with self._read() as session:
             return list(session.scalars(query))
 
-    def runners(self) -> list[RunnerRecord]:
+    def runners(self) -> builtins.list[RunnerRecord]:
         """Every runner that has reported, most recent heartbeat first."""
         with self._read() as session:
             return list(session.scalars(select(RunnerRecord).order_by(RunnerRecord.heartbeat_at.desc())))
@@ -167,7 +168,7 @@ class JobStore:
         """
         with self._write.begin() as session:
             result = session.execute(update(Job).where(*self._owned(job_id, runner)).values(**fields))
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 return False
             session.add_all(
                 SegmentRecord(job_id=job_id, index=s.index, start=s.start, end=s.end, text=s.text, words=s.words)
@@ -265,9 +266,9 @@ class JobStore:
         kept = {"progress": current.progress, "processed_seconds": current.processed_seconds} \
             if transcribed and current is not None else {"progress": 0.0, "processed_seconds": 0.0}
         with self._write.begin() as session:
-            changed = session.execute(update(Job).where(*retryable).values(
+            changed = rowcount(session.execute(update(Job).where(*retryable).values(
                 status=JobStatus.QUEUED, error=None, warnings=[], outputs=[], stage=None, started_at=None,
-                finished_at=None, attempts=0, **kept)).rowcount == 1
+                finished_at=None, attempts=0, **kept))) == 1
             if changed and not transcribed:
                 session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
         return self._after_change(job_id, changed, "only a failed or cancelled job can be retried")
@@ -306,7 +307,7 @@ class JobStore:
     @retry_when_busy
     def _update(self, where: tuple[Any, ...], **values: Any) -> bool:
         with self._write.begin() as session:
-            return session.execute(update(Job).where(*where).values(**values)).rowcount == 1
+            return rowcount(session.execute(update(Job).where(*where).values(**values))) == 1
 
     def _after_change(self, job_id: str, changed: bool, refusal: str) -> Job:
         job = self.get(job_id)

@@ -188,7 +188,7 @@ class Runner:
             if stopping and job_id is None:
                 return
             try:
-                if stopping:
+                if stopping and job_id is not None:  # stopping with no job returned above
                     self._enforce_stop_grace(job_id)
                     self.store.extend_lease(job_id, self.name, self.settings.lease_seconds)
                     continue

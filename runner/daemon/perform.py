@@ -99,7 +99,8 @@ def perform_job(job: JobFile, ctx: WorkContext) -> str:
         return _fail(ctx, job, f"{exc}; check SPOOLSCRIBE_MODEL or the job's model option")
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return _fail(ctx, job, "no space left on device while writing the outputs; free some space and retry the job")
+            return _fail(ctx, job, "no space left on device while writing the outputs; free some space and "
+                                   "retry the job")
         if exc.errno == errno.EFBIG:
             return _fail(ctx, job, "an output file is larger than this system allows (file size limit); retry the job "
                                    "after raising the limit")

@@ -67,8 +67,8 @@ def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPA
             log.warning("runner %s: job %s was queued without a pending job file; re-delivered", reaper, job.id)
             repaired.append(job.id)
     for job_id in spool.claimed():
-        job = store.get(job_id)
-        if job is not None and job.status in ENDED:
+        claimed_job = store.get(job_id)
+        if claimed_job is not None and claimed_job.status in ENDED:
             spool.finish(job_id)
     return repaired
 

@@ -89,9 +89,9 @@ class Engine:
     def _window(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
                 language: str | None):
         audio = samples[int(start * SAMPLE_RATE):int((start + self.settings.window_seconds) * SAMPLE_RATE)]
-        arguments = dict(language=language, task=options.task, initial_prompt=options.initial_prompt,
-                         hotwords=options.hotwords, vad_filter=options.vad_filter,
-                         word_timestamps=options.word_timestamps)
+        arguments = {"language": language, "task": options.task, "initial_prompt": options.initial_prompt,
+                     "hotwords": options.hotwords, "vad_filter": options.vad_filter,
+                     "word_timestamps": options.word_timestamps}
         if self.settings.batch_size > 0 and options.vad_filter:  # batching needs VAD chunks
             segments, info = BatchedInferencePipeline(model).transcribe(
                 audio, batch_size=self.settings.batch_size, **arguments)

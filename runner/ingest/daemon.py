@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -91,7 +92,7 @@ class IngestDaemon:
         self._unannounced: dict[str, float] = {}
         """path -> ctime of new files a walk found before any event announced them (inotify only)."""
         self._stop = threading.Event()
-        self._lock_file = None
+        self._lock_file: IO[str] | None = None
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -187,7 +188,8 @@ class IngestDaemon:
             self._fall_back_to_polling(f"{exc.strerror or exc}")
             return
         self.problems.resolve(("watch",))
-        self.problems.resolve(("inbox",), "ingest %s: the inbox %s is back; looking for new files", self.name, self.inbox)
+        self.problems.resolve(("inbox",), "ingest %s: the inbox %s is back; looking for new files", self.name,
+                              self.inbox)
         self._inbox_id, self._restart = identity, False
         self._watching_since = time.time()
         log.info("ingest %s: watching %s (%s)", self.name, self.inbox, self.watcher.mode)
@@ -216,8 +218,8 @@ class IngestDaemon:
         released = set()
         if top is None:  # files waiting for a fixed settings file are looked at again
             released = {p for p, (_, _, reason) in self.held.items() if reason == "settings"}
-            for path in released:
-                del self.held[path]
+            for held_path in released:
+                del self.held[held_path]
         noting = not initial and not self.watcher.polling
         stack = [top or self.inbox]
         while stack:
@@ -382,7 +384,8 @@ class IngestDaemon:
 
     def _take_lock(self) -> None:
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        handle = open(self.settings.home / "ingest.lock", "a+")
+        # the lock is held for the life of the process (released when it exits), so no `with`
+        handle = open(self.settings.home / "ingest.lock", "a+")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from runner.core.db import retry_when_busy, write_engine
+from runner.core.db import retry_when_busy, rowcount, write_engine
 from runner.core.schema import WebhookAttempt, WebhookDelivery, WebhookState
 
 
@@ -35,9 +35,9 @@ class Deliveries:
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(1)).first()
             if due is None:
                 return None
-            claimed = session.execute(update(WebhookDelivery).where(
+            claimed = rowcount(session.execute(update(WebhookDelivery).where(
                 WebhookDelivery.id == due.id, WebhookDelivery.state == WebhookState.PENDING.value,
-                WebhookDelivery.next_attempt_at == due.next_attempt_at).values(next_attempt_at=lease_until)).rowcount
+                WebhookDelivery.next_attempt_at == due.next_attempt_at).values(next_attempt_at=lease_until)))
             session.expunge(due)
         return due if claimed == 1 else None
 

@@ -76,7 +76,7 @@ class Snapshot:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready (``spoolscribe status --json``, key ``metrics``)."""
         data = asdict(self)
-        data["rtf_buckets"] = dict(zip([*map(str, RTF_BUCKETS), "+Inf"], self.rtf_buckets))
+        data["rtf_buckets"] = dict(zip([*map(str, RTF_BUCKETS), "+Inf"], self.rtf_buckets, strict=True))
         data["disk"] = [space.to_dict() for space in self.disk]
         return data
 
@@ -94,11 +94,12 @@ def snapshot(store: JobStore, settings: Settings, now: datetime | None = None) -
               for bound in RTF_BUCKETS]
     with Session(store.engine) as session:
         finished = dict(session.execute(select(JobEnding.status, func.count()).group_by(JobEnding.status)).all())
-        audio = session.scalar(select(func.coalesce(func.sum(JobEnding.audio_seconds), 0.0)))
+        audio = session.execute(select(func.coalesce(func.sum(JobEnding.audio_seconds), 0.0))).scalar_one()
         *buckets, count, total = session.execute(select(
             *within, func.count(), func.coalesce(func.sum(JobEnding.processing_seconds / JobEnding.duration), 0.0))
             .where(*succeeded)).one()
-        webhooks = dict(session.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)).all())
+        webhooks = dict(session.execute(
+            select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)).all())
     try:
         disk = tuple(measure(settings))
     except OSError:
@@ -122,7 +123,8 @@ class _SnapshotCollector(Collector):
 
     def collect(self) -> list[Metric]:
         snap = self.snap
-        jobs = GaugeMetricFamily("spoolscribe_jobs", "Jobs per status now (queued: the queue depth).", labels=["status"])
+        jobs = GaugeMetricFamily("spoolscribe_jobs", "Jobs per status now (queued: the queue depth).",
+                                 labels=["status"])
         for status, count in snap.jobs.items():
             jobs.add_metric([status], count)
         finished = CounterMetricFamily("spoolscribe_jobs_finished", "Jobs that ended, per status (all time).",
@@ -134,7 +136,7 @@ class _SnapshotCollector(Collector):
         rtf = HistogramMetricFamily(
             "spoolscribe_real_time_factor",
             "Seconds of processing per second of audio of succeeded jobs (from the last claim to the end).",
-            buckets=list(zip([*map(str, RTF_BUCKETS), "+Inf"], snap.rtf_buckets)), sum_value=snap.rtf_sum)
+            buckets=list(zip([*map(str, RTF_BUCKETS), "+Inf"], snap.rtf_buckets, strict=True)), sum_value=snap.rtf_sum)
         beats = GaugeMetricFamily("spoolscribe_runner_heartbeat_age_seconds",
                                   "Seconds since each runner that has not stopped last reported.", labels=["runner"])
         for runner in snap.runners:
@@ -161,7 +163,7 @@ def exposition(snap: Snapshot) -> bytes:
 
 def _bound(snap: Snapshot, share: float) -> str:
     """The histogram bound under which at least ``share`` of the succeeded jobs' factors lie."""
-    for bound, count in zip(RTF_BUCKETS, snap.rtf_buckets):
+    for bound, count in zip(RTF_BUCKETS, snap.rtf_buckets, strict=False):  # rtf_buckets also ends with +Inf
         if count >= share * snap.rtf_count:
             return f"<= {bound:g}"
     return f"> {RTF_BUCKETS[-1]:g}"

@@ -126,6 +126,7 @@ def _ended_before(store: JobStore, statuses: frozenset[JobStatus], cutoff: datet
 
 def _delete_job(store: JobStore, spool: Spool, settings: Settings, job: Job, cutoff: datetime, dry_run: bool,
                 actor: str) -> Purged | None:
+    assert job.finished_at is not None  # candidates are selected by finished_at < cutoff
     if dry_run:
         paths = [spool.media_path(job.media_path), *map(Path, job.outputs or []), settings.outputs_dir / job.id]
         return Purged("job", job.id, job.original_name, job.finished_at, tuple(p for p in paths if p.exists()))
@@ -141,6 +142,7 @@ def _delete_job(store: JobStore, spool: Spool, settings: Settings, job: Job, cut
 
 def _remove_media(store: JobStore, spool: Spool, job: Job, statuses: frozenset[JobStatus], cutoff: datetime,
                   now: datetime, dry_run: bool, actor: str) -> Purged | None:
+    assert job.finished_at is not None  # candidates are selected by finished_at < cutoff
     path = spool.media_path(job.media_path)
     if dry_run:
         return Purged("media", job.id, job.original_name, job.finished_at, (path,) if path.exists() else ())

@@ -97,11 +97,12 @@ def inbox_output_paths(settings: Settings, job: JobFile, formats: tuple[str, ...
         log.warning("job %s: the folder of %s is gone or not in the inbox; its results go to %s", job.id,
                     printable(job.inbox_path), settings.outputs_dir / job.id)
         return output_paths(settings.outputs_dir / job.id, stem, formats)
-    paths = {}
+    paths: dict[str, Path] = {}
     for fmt in formats:
-        paths[fmt] = next(free_names(directory, stem, f".{fmt}"), None)
-        if paths[fmt] is None:
+        path = next(free_names(directory, stem, f".{fmt}"), None)
+        if path is None:
             raise FileExistsError(f"no free name for the {fmt} output of {job.original_name} in {directory}")
+        paths[fmt] = path
     return paths
 
 

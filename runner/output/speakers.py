@@ -59,7 +59,8 @@ class _Turns:
         return min(candidates, key=lambda turn: (max(turn.start - end, start - turn.end, 0.0), turn.start)).speaker
 
 
-def assign_speakers(transcript: Transcript, turns: Sequence[Turn], exclusive: Sequence[Turn] | None = None) -> Transcript:
+def assign_speakers(transcript: Transcript, turns: Sequence[Turn],
+                    exclusive: Sequence[Turn] | None = None) -> Transcript:
     """``transcript`` with a speaker on every word and segment, segments split where the speaker
     changes, and ``turns`` (all of them, overlapping ones included) kept on it; every label renamed
     to ``SPEAKER_NN`` in order of first appearance.
@@ -130,7 +131,7 @@ def rename_transcript(transcript: Transcript, names: Mapping[str, str]) -> Trans
                             words=tuple(dataclasses.replace(word, speaker=new(word.speaker)) for word in segment.words))
         for segment in transcript.segments)
     turns = None if transcript.turns is None else tuple(
-        dataclasses.replace(turn, speaker=new(turn.speaker)) for turn in transcript.turns)
+        dataclasses.replace(turn, speaker=names.get(turn.speaker, turn.speaker)) for turn in transcript.turns)
     return dataclasses.replace(transcript, segments=segments, turns=turns)
 
 
