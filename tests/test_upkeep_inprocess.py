@@ -75,9 +75,11 @@ def test_a_runner_sweeps_again_every_retention_interval(app, ended_job, make_run
     start_runner(runner)
     # due, then swept at the first reaper pass after the next interval; the margin is for a loaded machine
     bound = due_in + runner.settings.retention_interval + runner.settings.reap_interval + 10
-    wait_for(lambda: kept(app, old) == NO_MEDIA, bound, what="a periodic sweep")
-    (removed,) = [r for r in caplog.records
-                  if r.getMessage().startswith(f"runner sweeper: job {old.id}: media removed by retention")]
+    said = f"runner sweeper: job {old.id}: media removed by retention"
+    # the log line follows the removal: wait for both, so a busy machine cannot fall between them
+    wait_for(lambda: kept(app, old) == NO_MEDIA and [r for r in caplog.records if r.getMessage().startswith(said)],
+             bound, what="a periodic sweep")
+    (removed,) = [r for r in caplog.records if r.getMessage().startswith(said)]
     assert removed.created >= earliest - 0.01, "not before it was due"
 
 
