@@ -16,7 +16,8 @@ import pytest
 from conftest import install_systemd
 
 UNITS = ("spoolscribe.target", "spoolscribe-migrate.service", "spoolscribe-web.service",
-         "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service", "spoolscribe-runner@2.service")
+         "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service",
+         "spoolscribe-runner@2.service")
 HOST_PATHS = (Path("/etc/passwd"), Path("/etc/group"), Path("/etc/systemd/system"), Path("/etc/sysusers.d"),
               Path("/etc/tmpfiles.d"), Path("/etc/spoolscribe"), Path("/srv/spoolscribe"), Path("/var/lib/spoolscribe"),
               Path("/opt/spoolscribe"))
@@ -92,8 +93,8 @@ def test_install_into_a_root_is_complete_and_a_second_run_changes_nothing(system
     assert "ExecStart=/opt/spoolscribe/.venv/bin/spoolscribe runner --name %i" in runner
     wants = root / "etc/systemd/system/spoolscribe.target.wants"
     assert sorted(link.name for link in wants.iterdir()) == [
-        "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service", "spoolscribe-runner@2.service",
-        "spoolscribe-web.service"]
+        "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service",
+        "spoolscribe-runner@2.service", "spoolscribe-web.service"]
     assert (root / "etc/systemd/system/multi-user.target.wants/spoolscribe.target").is_symlink()
 
     installed = tree(root)
