@@ -191,6 +191,10 @@ def test_the_watcher_wakes_a_waiting_request_when_its_job_changes(app: App):
     assert changed is not None and changed.status == JobStatus.RUNNING.value and time.monotonic() - started < 5
     app.store.finish(job.id, "r1", JobStatus.SUCCEEDED)
     assert watcher.wait(job.id, changed, timeout=10).ended
+    time.sleep(0.2)  # the watcher has nothing to watch and sleeps until a request waits again
+    started = time.monotonic()
+    again = watcher.wait(job.id, None, timeout=10)
+    assert again is not None and again.ended and time.monotonic() - started < 5
 
 
 def _job_file(app: App):

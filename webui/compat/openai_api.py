@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, stream_with_context
 from werkzeug.datastructures import MultiDict
 
 from runner.core.options import JobOptions, OptionsError
@@ -130,7 +130,8 @@ def _audio(task: str) -> Response:
     if deferred is not None:
         return deferred
     if stream:
-        return Response(_events(job, fmt), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
+        return Response(stream_with_context(_events(job, fmt)), mimetype="text/event-stream",
+                        headers={"X-Accel-Buffering": "no"})
     return _answer(wait_for_end(job), task, fmt, granularities)
 
 

@@ -25,6 +25,7 @@ from webui.uploads import CappedFile, display_name, parse_parts
 
 PCM_RATE, PCM_WIDTH = 16000, 2  # Hz, bytes per sample: whisper-asr-webservice's encode=false input
 FORM_OVERHEAD = 1 << 20  # bytes of a request beyond its file
+DRAIN_BYTES, DRAIN_CHUNK = 256 << 20, 1 << 16  # most bytes of a refused body read (and dropped) before the 413
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,12 @@ class _Sink(CappedFile):
 
 
 def too_large(services: Services) -> CompatError:
-    """The 413 of a body over ``max_upload_bytes``."""
+    """The 413 of a body over ``max_upload_bytes``, once the rest of the body (up to ``DRAIN_BYTES``)
+    has been read and dropped: clients such as the official OpenAI one send the whole body before
+    they read an answer, and would see a closed connection instead of the 413."""
+    left = DRAIN_BYTES
+    while left > 0 and (chunk := request.stream.read(min(left, DRAIN_CHUNK))):
+        left -= len(chunk)
     limit = services.settings.max_upload_bytes
     return CompatError(413, f"the audio is larger than this server accepts ({human_bytes(limit)}, "
                             "SPOOLSCRIBE_MAX_UPLOAD_BYTES)", param="file", code="request_too_large")

@@ -96,6 +96,8 @@ def wait_for_end(job: Job) -> Job:
         CompatError: 503 still running at the limit (a retry attaches to the job); 422 the job
             failed (its error) or was cancelled; 500 its row disappeared.
     """
+    if JobStatus(job.status).finished:
+        return ended_job(job.id)  # an earlier identical request's result
     svc = services()
     deadline = time.monotonic() + svc.settings.compat_hold_seconds
     state: JobState | None = None

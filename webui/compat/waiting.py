@@ -85,6 +85,7 @@ class Watcher:
         with self._changed:
             self._awaited[job_id] += 1
             self._start()
+            self._changed.notify_all()  # the watcher may be asleep with nothing to watch
             try:
                 while True:
                     state = self._states.get(job_id)
