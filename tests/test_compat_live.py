@@ -150,7 +150,7 @@ def test_twenty_held_requests_with_two_runners(web_server, runners, app, tmp_pat
     clips = []
     for number in range(10):  # ten different recordings (3 s of speech, then silence of different lengths)
         clip = tmp_path / f"clip{number}.wav"
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "jfk.flac"), "-t", "3", "-af",
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-t", "3", "-i", str(DATA / "jfk.flac"), "-af",
                         f"apad=pad_dur={0.1 * (number + 1):.1f}", str(clip)], check=True, timeout=60)
         clips.append(clip)
     client = openai.OpenAI(api_key="none", base_url=compat.url + "/v1", max_retries=0, timeout=600)
