@@ -184,3 +184,19 @@ def test_twenty_held_requests_with_two_runners(web_server, runners, app, tmp_pat
     assert {job.runner for job in jobs} == {"held1", "held2"}
     p99 = statistics.quantiles(latencies, n=100)[98]
     assert len(latencies) >= 20 and p99 <= STATUS_P99_MS, (p99, len(latencies))
+
+
+def test_a_client_that_leaves_gives_its_slot_back_and_its_job_goes_on(web_server, runners, app):
+    _start_runners(runners, app, "leave1")
+    compat = web_server("--workers", "1", compat=True, extra_env={"SPOOLSCRIBE_COMPAT_MAX_WAITING": "1"})
+    leaving = openai.OpenAI(api_key="none", base_url=compat.url + "/v1", max_retries=0, timeout=2)
+    with pytest.raises(openai.APITimeoutError), open(DATA / "sample.wav", "rb") as audio:
+        leaving.audio.transcriptions.create(model="whisper-1", file=audio)
+    time.sleep(2.5)  # the server notices within a second that the client has gone
+    staying = openai.OpenAI(api_key="none", base_url=compat.url + "/v1", max_retries=0, timeout=300)
+    with open(DATA / "jfk.flac", "rb") as audio:  # held in the freed slot (a 503 would raise)
+        assert JFK in _words(staying.audio.transcriptions.create(model="whisper-1", file=audio).text)
+    left = next(job for job in app.store.list() if job.original_name == "sample.wav")
+    done = wait_for(lambda: (job := app.store.get(left.id)) and JobStatus(job.status).finished and job, 300,
+                    what="the left job to end")
+    assert done.status == JobStatus.SUCCEEDED.value  # leaving did not cancel it

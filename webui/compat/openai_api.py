@@ -30,7 +30,16 @@ from webui.compat.answers import (
 )
 from webui.compat.errors import CompatError, bad_request
 from webui.compat.receive import received_audio
-from webui.compat.service import ended_job, held, job_for, respond_async, wait_for_end, watcher
+from webui.compat.service import (
+    DISCONNECT_CHECK,
+    client_gone,
+    ended_job,
+    held,
+    job_for,
+    respond_async,
+    wait_for_end,
+    watcher,
+)
 from webui.services import services
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -164,7 +173,9 @@ def _events(job: Job, fmt: str) -> Iterator[str]:
             if left <= 0:
                 raise CompatError(503, f"job {job.id} is still running; retry to wait again", kind="server_error",
                                   code="still_running")
-            state = watcher().wait(job.id, state, left)
+            state = watcher().wait(job.id, state, min(left, DISCONNECT_CHECK))
+            if client_gone():
+                return
             for segment in svc.store.segments(job.id)[sent:]:
                 yield _event({"type": "transcript.text.delta", "delta": (" " if sent else "") + segment.text})
                 sent += 1

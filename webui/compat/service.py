@@ -4,6 +4,8 @@ for the job's end, and the job's outcome as an answer or a ``CompatError``."""
 from __future__ import annotations
 
 import functools
+import select
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,8 @@ from webui.present import summarize
 from webui.services import services
 
 WATCHER_KEY = "spoolscribe.compat.watcher"
+DISCONNECT_CHECK = 1.0
+"""Seconds between two checks, while a request waits, that its client is still connected."""
 
 
 def watcher() -> Watcher:
@@ -106,8 +110,23 @@ def wait_for_end(job: Job) -> Job:
         if left <= 0:
             raise unavailable(f"job {job.id} is still {state.status if state else job.status}; retry to wait again "
                               "(the job goes on)", code="still_running")
-        state = watcher().wait(job.id, state, left)
+        state = watcher().wait(job.id, state, min(left, DISCONNECT_CHECK))
+        if client_gone():  # its slot goes back; the job goes on, and the client's retry finds it
+            raise unavailable(f"the client left before job {job.id} ended", code="client_gone")
     return ended_job(job.id)
+
+
+def client_gone() -> bool:
+    """True when the client of this request has closed its connection (under gunicorn: its socket
+    reads as ended); False while it is connected, or when the server gives no socket to look at."""
+    connection = request.environ.get("gunicorn.socket")
+    if connection is None:
+        return False
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or already closed
+        return True
 
 
 def ended_job(job_id: str) -> Job:
