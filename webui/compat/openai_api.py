@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from werkzeug.datastructures import MultiDict
 
 from runner.core.options import JobOptions, OptionsError
-from runner.core.schema import Job, JobSource
+from runner.core.schema import Job, JobSource, SegmentRecord
 from runner.core.settings import Settings
 from webui.compat.answers import (
     TEXT_FORMATS,
@@ -176,8 +177,11 @@ def _events(job: Job, fmt: str) -> Iterator[str]:
             state = watcher().wait(job.id, state, min(left, DISCONNECT_CHECK))
             if client_gone():
                 return
-            for segment in svc.store.segments(job.id)[sent:]:
-                yield _event({"type": "transcript.text.delta", "delta": (" " if sent else "") + segment.text})
+            if state is None or state.segments <= sent:
+                continue  # only the watcher's wake-up, or the disconnect check: nothing new to read
+            new: list[SegmentRecord] = list(islice(svc.store.segments(job.id), sent, None))
+            for record in new:
+                yield _event({"type": "transcript.text.delta", "delta": (" " if sent else "") + record.text})
                 sent += 1
         transcript = job_transcript(ended_job(job.id), svc.settings)
     except CompatError as exc:
@@ -186,6 +190,6 @@ def _events(job: Job, fmt: str) -> Iterator[str]:
         return
     if fmt == "diarized_json":
         letters = speaker_letters(transcript)
-        for number, segment in enumerate(transcript.segments):
-            yield _event(diarized_segment(segment, number, letters))
+        for number, spoken in enumerate(transcript.segments):
+            yield _event(diarized_segment(spoken, number, letters))
     yield _event({"type": "transcript.text.done", "text": transcript.text})

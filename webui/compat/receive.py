@@ -126,6 +126,6 @@ def received_audio(services: Services, field: str, *, pcm: bool) -> Iterator[Rec
                               code="invalid_file_format") from None
         yield Received(name, sink.path, sink.digest.hexdigest(), duration, form)
     finally:
-        for sink in sinks:
-            sink.close()
-            sink.path.unlink(missing_ok=True)
+        for part in sinks:
+            part.close()
+            part.path.unlink(missing_ok=True)
