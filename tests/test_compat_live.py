@@ -40,10 +40,10 @@ def _start_runners(runners, app, *names: str) -> None:
 
 @pytest.fixture
 def compat_url(web_server, runners, app) -> str:
-    """A compat gunicorn (one worker, the token set, uploads up to 3 MB) and one runner."""
+    """A compat gunicorn (one worker, the token set, uploads up to 8 MiB) and one runner."""
     _start_runners(runners, app, "live1")
     server = web_server("--workers", "1", compat=True,
-                        extra_env={"SPOOLSCRIBE_WEB_TOKEN": TOKEN, "SPOOLSCRIBE_MAX_UPLOAD_BYTES": str(3 * 1024**2),
+                        extra_env={"SPOOLSCRIBE_WEB_TOKEN": TOKEN, "SPOOLSCRIBE_MAX_UPLOAD_BYTES": str(8 * 1024**2),
                                    "SPOOLSCRIBE_COMPAT_MODELS": "gpt-4o-transcribe"})
     return server.url
 
@@ -88,7 +88,7 @@ def test_the_official_openai_client_gets_every_format_once(compat_url, app, tmp_
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(api_key="wrong", base_url=compat_url + "/v1", max_retries=0).models.list()
     big = tmp_path / "big.wav"
-    big.write_bytes((DATA / "sample.wav").read_bytes() * 4)
+    big.write_bytes((DATA / "sample.wav").read_bytes() * 10)
     with pytest.raises(openai.APIStatusError) as too_large, open(big, "rb") as audio:
         client.audio.transcriptions.create(model="whisper-1", file=audio)
     assert too_large.value.status_code == 413 and too_large.value.code == "request_too_large"
@@ -97,12 +97,13 @@ def test_the_official_openai_client_gets_every_format_once(compat_url, app, tmp_
     assert not_audio.value.code == "invalid_file_format"
 
 
-def test_a_client_retry_after_its_timeout_attaches_to_the_same_job(compat_url, app):
+def test_a_client_retry_after_its_timeout_attaches_to_the_same_job(compat_url, app, media):
+    recording = media / "long.wav"  # 180 s: longer to transcribe than the impatient client's three tries
     impatient = openai.OpenAI(api_key=TOKEN, base_url=compat_url + "/v1", max_retries=2, timeout=1.5)
-    with pytest.raises(openai.APITimeoutError), open(DATA / "sample.wav", "rb") as audio:
+    with pytest.raises(openai.APITimeoutError), open(recording, "rb") as audio:
         impatient.audio.transcriptions.create(model="whisper-1", file=audio)
-    patient = openai.OpenAI(api_key=TOKEN, base_url=compat_url + "/v1", max_retries=0, timeout=300)
-    with open(DATA / "sample.wav", "rb") as audio:
+    patient = openai.OpenAI(api_key=TOKEN, base_url=compat_url + "/v1", max_retries=0, timeout=600)
+    with open(recording, "rb") as audio:
         answer = patient.audio.transcriptions.create(model="whisper-1", file=audio)
     assert answer.text
     jobs = app.store.list()
