@@ -4,8 +4,12 @@ replayed byte for byte (``requests`` with raw s16le PCM in ``audio_file``, crede
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -201,3 +205,25 @@ def test_a_client_that_leaves_gives_its_slot_back_and_its_job_goes_on(web_server
     done = wait_for(lambda: (job := app.store.get(left.id)) and JobStatus(job.status).finished and job, 300,
                     what="the left job to end")
     assert done.status == JobStatus.SUCCEEDED.value  # leaving did not cancel it
+
+
+def test_spoolscribe_compat_serves_on_the_address_given(env, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(tmp_path / "compat.log", "wb") as log:
+        server = subprocess.Popen([str(Path(sys.executable).with_name("spoolscribe")), "compat", "--bind",
+                                   f"127.0.0.1:{port}", "--workers", "1", "--max-waiting", "2"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def status():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/status", timeout=5).json()
+            except (requests.RequestException, ValueError):
+                return None
+
+        assert wait_for(status, 60, interval=0.3, what="spoolscribe compat to answer")["service"] == "spoolscribe"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0, (tmp_path / "compat.log").read_text()
