@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 import wave
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ from runner.core.languages import LANGUAGE_NAMES
 from runner.core.options import LANGUAGES, JobOptions
 from runner.core.schema import JobSource, JobStatus
 from runner.core.transcript import Segment, Transcript, Turn, Word
-from runner.jobs.once import request_key, submit_once
+from runner.jobs.once import REQUESTS_DIR, request_key, submit_once
+from runner.jobs.retention import sweep
 from webui.compat import create_app
 from webui.compat.answers import diarized_json, speaker_letters, to_tsv, verbose_json
 from webui.compat.waiting import Watcher
@@ -158,6 +159,20 @@ def test_a_failed_job_is_replaced_by_the_next_identical_request(app: App):
     again, created = submit_once(app.store, app.spool, app.settings.home, key, DATA / "jfk.flac", options,
                                  kind=JobSource.OPENAI, original_name="jfk.flac")
     assert not created and again.id == second.id
+
+
+def test_retention_forgets_the_request_keys_of_deleted_jobs(app: App):
+    options = JobOptions()
+    kept, _ = submit_once(app.store, app.spool, app.settings.home, request_key("ee" * 32, options),
+                          DATA / "jfk.flac", options, kind=JobSource.OPENAI, original_name="jfk.flac")
+    ended, _ = submit_once(app.store, app.spool, app.settings.home, request_key("ff" * 32, options),
+                           DATA / "jfk.flac", options, kind=JobSource.OPENAI, original_name="jfk.flac")
+    app.store.cancel(ended.id)
+    sweep(app.store, app.spool, app.settings, "test", now=datetime.utcnow() + timedelta(days=1),
+          older_than=timedelta(hours=1))
+    assert app.store.get(ended.id) is None and app.store.get(kept.id) is not None
+    keys = {path.read_text() for path in (app.settings.home / REQUESTS_DIR).iterdir() if path.name != ".lock"}
+    assert keys == {kept.id}
 
 
 def test_requests_at_the_same_moment_make_one_job(app: App):

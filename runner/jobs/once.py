@@ -48,6 +48,27 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def forget_deleted(store: JobStore, home: Path) -> int:
+    """Remove the request keys whose jobs no longer exist (deleted by retention or a person), each
+    under the lock; return how many were removed. Retention calls it after each sweep."""
+    directory = home / REQUESTS_DIR
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.iterdir():
+        if path.name == _LOCK:
+            continue
+        with _locked(directory):
+            try:
+                job_id = path.read_text(encoding="ascii").strip()
+            except (FileNotFoundError, UnicodeDecodeError):
+                continue
+            if store.get(job_id) is None:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def known_job(store: JobStore, home: Path, key: str) -> Job | None:
     """The job of an earlier identical request that is queued, running or succeeded, or None."""
     try:

@@ -29,6 +29,7 @@ from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.store import FINISHED, JobStateError, JobStore, utcnow
 from runner.jobs.files import remove_job_files, remove_media
+from runner.jobs.once import forget_deleted
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def sweep(store: JobStore, spool: Spool, settings: Settings, actor: str, *, now:
             if job.id not in gone and (item := _remove_media(store, spool, job, statuses, now - days * DAY,
                                                              now, dry_run, actor)):
                 purged.append(item)
+    if not dry_run:
+        forget_deleted(store, settings.home)  # the compat APIs' request keys of deleted jobs
     return purged
 
 
