@@ -99,6 +99,9 @@ def test_errors_are_json_with_the_statuses_the_clients_map(compat, media):
     assert language.status_code == 400 and language.json["error"]["param"] == "language"
     bazarr = client.post("/asr?output=srt&language=klingon", data=_audio("audio_file"))
     assert bazarr.status_code == 400 and bazarr.is_json and "language" in bazarr.json["error"]["message"]
+    diarized = client.post("/v1/audio/transcriptions", data=_audio(model="whisper-1", response_format="diarized_json"))
+    assert diarized.status_code == 400 and diarized.json["error"]["param"] == "response_format"
+    assert "diarization" in diarized.json["error"]["message"]
     assert client.get("/nowhere").json["error"]["message"]
     assert client.spoolscribe.store.list() == []
 
@@ -141,7 +144,9 @@ def test_identical_requests_make_one_job_and_pcm_is_kept_as_wav(compat, pcm):
                         headers={"Prefer": "respond-async"})
     detect = client.post("/detect-language?encode=false", data=_audio("audio_file", pcm, "audio_file"),
                          headers={"Prefer": "respond-async"})
-    assert len({other.json["id"], detect.json["id"], job.id}) == 3
+    encoded = client.post("/asr?output=vtt", data=_audio("audio_file"), headers={"Prefer": "respond-async"})
+    assert encoded.status_code == 202 and app.store.get(encoded.json["id"]).original_name == "jfk.flac"
+    assert len({other.json["id"], detect.json["id"], encoded.json["id"], job.id}) == 4
     assert app.store.get(detect.json["id"]).options["task"] == "detect"
     assert not list(app.spool.tmp.iterdir())
 
