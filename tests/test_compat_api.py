@@ -23,12 +23,13 @@ from runner.core.schema import JobSource, JobStatus
 from runner.core.transcript import Segment, Transcript, Turn, Word
 from runner.jobs.once import REQUESTS_DIR, request_key, submit_once
 from runner.jobs.retention import sweep
+from runner.jobs.submit import submit_path
 from webui.compat import create_app
 from webui.compat.answers import diarized_json, speaker_letters, to_tsv, verbose_json
 from webui.compat.waiting import Watcher
 
 DATA = Path(__file__).parent / "data"
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-compat"
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ def test_requests_at_the_same_moment_make_one_job(app: App):
 
 
 def test_the_watcher_wakes_a_waiting_request_when_its_job_changes(app: App):
-    job = app.store.add(app.spool.read(app.spool.enqueue(_job_file(app))))
+    job = submit_path(app.store, app.spool, DATA / "jfk.flac", JobOptions(), kind=JobSource.OPENAI)
     watcher = Watcher(app.store.engine, capacity=4, interval=0.05)
     first = watcher.wait(job.id, None, timeout=5)
     assert first is not None and first.status == "queued" and not first.ended
@@ -215,14 +216,6 @@ def test_the_watcher_wakes_a_waiting_request_when_its_job_changes(app: App):
     started = time.monotonic()
     again = watcher.wait(job.id, None, timeout=10)
     assert again is not None and again.ended and time.monotonic() - started < 5
-
-
-def _job_file(app: App):
-    from runner.core.spool import JobFile, new_job_id
-
-    job_id = new_job_id()
-    media = app.spool.store_media_file(job_id, DATA / "jfk.flac")
-    return JobFile(job_id, media, "jfk.flac", JobSource.OPENAI.value, JobOptions(), None)
 
 
 def test_answers_in_openai_and_whisper_shapes():

@@ -38,7 +38,7 @@ def configured_root(systemd_root: Path, home: Path, model_path: str, tmp_path: P
         "SPOOLSCRIBE_HEARTBEAT_INTERVAL": 1, "SPOOLSCRIBE_INBOX_QUIET": 0.5, "SPOOLSCRIBE_INBOX_CLOSE_QUIET": 0.5,
         "SPOOLSCRIBE_WEB_BIND": "127.0.0.1:0", "SPOOLSCRIBE_WEB_WORKERS": 1,
         "SPOOLSCRIBE_COMPAT_BIND": "127.0.0.1:0", "SPOOLSCRIBE_COMPAT_WORKERS": 1,
-        "SPOOLSCRIBE_WEB_TOKEN": "unit-token",
+        "SPOOLSCRIBE_WEB_TOKEN": "unit-token-0123456789",
     }
     if os.environ.get("PYTHONPATH"):  # a worktree's checkout: the units run its code, as the other tests do
         settings["PYTHONPATH"] = os.environ["PYTHONPATH"]
