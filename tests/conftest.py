@@ -261,18 +261,24 @@ def _answers(url: str) -> bool:
 def web_server(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start gunicorn with the repository's config (``webui/gunicorn_conf.py``) on a free port.
 
-    ``start(*gunicorn_args, extra_env=None, bind="127.0.0.1:0")`` returns the Popen once /healthz
-    answers, with ``.url`` (http://127.0.0.1:PORT) and ``.log_path``; every one is stopped after the test.
+    ``start(*gunicorn_args, extra_env=None, bind="127.0.0.1:0", compat=False)`` returns the Popen once
+    /healthz answers, with ``.url`` (http://127.0.0.1:PORT) and ``.log_path``; every one is stopped after
+    the test. ``compat``: the compat service instead (``webui/compat/gunicorn_conf.py``, ready when
+    /status answers).
     """
     import re
 
     started: list[subprocess.Popen] = []
 
-    def start(*args: str, extra_env: dict[str, str] | None = None, bind: str = "127.0.0.1:0") -> subprocess.Popen:
+    def start(*args: str, extra_env: dict[str, str] | None = None, bind: str = "127.0.0.1:0",
+              compat: bool = False) -> subprocess.Popen:
         log_path = tmp_path / f"web{len(started)}.log"
+        web = ROOT / "webui"
+        config, factory, ready = ((web / "compat" / "gunicorn_conf.py", "webui.compat:create_app()", "/status")
+                                  if compat else (web / "gunicorn_conf.py", "webui:create_app()", "/healthz"))
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [GUNICORN, "-c", str(ROOT / "webui" / "gunicorn_conf.py"), "--bind", bind, *args, "webui:create_app()"],
+                [GUNICORN, "-c", str(config), "--bind", bind, *args, factory],
                 env={**env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                 start_new_session=True)
         started.append(process)
@@ -280,7 +286,7 @@ def web_server(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., su
         found = wait_for(lambda: re.search(r"Listening at: http://[^:]+:(\d+)", log_path.read_text()), 30,
                          what="gunicorn to listen")
         process.url = f"http://127.0.0.1:{found.group(1)}"  # type: ignore[attr-defined]
-        wait_for(lambda: _answers(process.url + "/healthz"), 60, what="the web to answer /healthz")
+        wait_for(lambda: _answers(process.url + ready), 60, what=f"the server to answer {ready}")
         return process
 
     yield start

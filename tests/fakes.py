@@ -87,6 +87,12 @@ class FakeRecognizer:
             raise self.error
         return Recognition(language or options.language or self.language, 0.98, self._segments(duration, start))
 
+    def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
+        """The "detected" language (the job's, else ``language``) with probability 0.98."""
+        if self.error is not None and self.error_after is None:
+            raise self.error
+        return options.language or self.language, 0.98
+
     def _segments(self, duration: float, start: float) -> Iterator[Segment]:
         for index, segment in enumerate(fake_segments(duration, start)):
             if self.error is not None and index == self.error_after:

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
 
 UNITS = ("spoolscribe.target", "spoolscribe-migrate.service", "spoolscribe-web.service",
-         "spoolscribe-ingest.service", "spoolscribe-runner@1.service", "spoolscribe-runner@2.service")
+         "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service",
+         "spoolscribe-runner@2.service")
 HOST_PATHS = (Path("/etc/passwd"), Path("/etc/group"), Path("/etc/systemd/system"), Path("/etc/sysusers.d"),
               Path("/etc/tmpfiles.d"), Path("/etc/spoolscribe"), Path("/srv/spoolscribe"), Path("/var/lib/spoolscribe"),
               Path("/opt/spoolscribe"))
@@ -70,9 +71,10 @@ def test_dry_run_prints_every_step_and_writes_nothing(tmp_path: Path, host_uncha
                      "write /etc/systemd/system/spoolscribe-.service.d/10-common.conf (new)",
                      *(f"write /etc/systemd/system/{unit} (new)" for unit in
                        ("spoolscribe.target", "spoolscribe-migrate.service", "spoolscribe-web.service",
-                        "spoolscribe-ingest.service", "spoolscribe-runner@.service")),
+                        "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@.service")),
                      *(f"run   systemctl --root={root} enable {unit}" for unit in
-                       ("spoolscribe.target", "spoolscribe-web.service", "spoolscribe-ingest.service",
+                       ("spoolscribe.target", "spoolscribe-web.service", "spoolscribe-compat.service",
+                        "spoolscribe-ingest.service",
                         "spoolscribe-runner@1.service", "spoolscribe-runner@2.service"))]:
         assert expected in lines, (expected, done.stdout)
     assert "/opt/spoolscribe/.venv/bin has no spoolscribe or gunicorn" in done.stdout  # noted, not fatal
@@ -94,8 +96,8 @@ def test_install_into_a_root_is_complete_and_a_second_run_changes_nothing(system
     assert "ExecStart=/opt/spoolscribe/.venv/bin/spoolscribe runner --name %i" in runner
     wants = root / "etc/systemd/system/spoolscribe.target.wants"
     assert sorted(link.name for link in wants.iterdir()) == [
-        "spoolscribe-ingest.service", "spoolscribe-runner@1.service", "spoolscribe-runner@2.service",
-        "spoolscribe-web.service"]
+        "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service",
+        "spoolscribe-runner@2.service", "spoolscribe-web.service"]
     assert (root / "etc/systemd/system/multi-user.target.wants/spoolscribe.target").is_symlink()
 
     installed = tree(root)
@@ -147,7 +149,7 @@ def test_systemd_analyze_verify_passes_on_every_unit(analysable_root: Path) -> N
 
 def test_exposure_is_low_for_every_unit(analysable_root: Path) -> None:
     exposure = {}
-    for unit in UNITS[1:5]:
+    for unit in UNITS[1:6]:
         done = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={analysable_root}",
                                "--no-pager", unit], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

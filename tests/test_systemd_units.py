@@ -22,7 +22,7 @@ from conftest import unit_exec, wait_for
 
 from runner.core.db import alembic_config, make_engine, schema_revisions
 from runner.core.options import JobOptions
-from runner.core.states import JobStatus
+from runner.core.states import ENDED, JobStatus
 from runner.jobs.submit import submit_path
 
 pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
@@ -41,7 +41,11 @@ def configured_root(systemd_root: Path, home: Path, model_path: str, tmp_path: P
         "SPOOLSCRIBE_MODEL": model_path, "SPOOLSCRIBE_THREADS": 1, "SPOOLSCRIBE_RESCAN_INTERVAL": 1,
         "SPOOLSCRIBE_HEARTBEAT_INTERVAL": 1, "SPOOLSCRIBE_INBOX_QUIET": 0.5, "SPOOLSCRIBE_INBOX_CLOSE_QUIET": 0.5,
         "SPOOLSCRIBE_WEB_BIND": "127.0.0.1:0", "SPOOLSCRIBE_WEB_WORKERS": 1,
+        "SPOOLSCRIBE_COMPAT_BIND": "127.0.0.1:0", "SPOOLSCRIBE_COMPAT_WORKERS": 1,
+        "SPOOLSCRIBE_WEB_TOKEN": "unit-token-0123456789",
     }
+    if os.environ.get("PYTHONPATH"):  # a worktree's checkout: the units run its code, as the other tests do
+        settings["PYTHONPATH"] = os.environ["PYTHONPATH"]
     with open(env_file, "a") as handle:
         handle.writelines(f"{key}={value}\n" for key, value in settings.items())
     (tmp_path / "inbox").mkdir()
@@ -118,7 +122,7 @@ def test_runner_unit_completes_a_job_and_stops_within_its_timeout(start_unit, ap
 
     def ended():
         found = app.store.get(job.id)
-        return found if JobStatus(found.status).finished else None
+        return found if found.status in ENDED else None
 
     done = wait_for(ended, 180, interval=0.5, what="the runner unit to finish the job")
     assert done.status == JobStatus.SUCCEEDED.value, (done.error, runner.log())
@@ -152,24 +156,36 @@ def test_runner_unit_refuses_a_schema_it_does_not_match(start_unit, app, schema:
     engine.dispose()
 
 
-def test_web_unit_answers_healthz_and_stops_within_its_timeout(start_unit) -> None:
+def _answer_of(start_unit, unit: str, path: str) -> tuple[int, dict, str]:
+    """Start ``unit`` (after the migrate unit), GET ``path`` from it once it listens, stop it
+    (checking it stops within its timeout); return the status, the JSON body and the unit's log."""
     code, log = run_unit(start_unit, "spoolscribe-migrate.service")
     assert code == 0, log
-    web = start_unit("spoolscribe-web.service")
-    port = wait_for(lambda: re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", web.log()), 60,
+    service = start_unit(unit)
+    port = wait_for(lambda: re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", service.log()), 60,
                     what="gunicorn to listen").group(1)
 
-    def healthz():
+    def answer():
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
                 return response.status, json.load(response)
         except OSError:
             return None
 
-    status, body = wait_for(healthz, 60, interval=0.3, what="/healthz to answer")
+    status, body = wait_for(answer, 60, interval=0.3, what=f"{path} to answer")
+    assert stop(service) == 0, service.log()
+    assert_journal_lines(service.log())
+    return status, body, service.log()
+
+
+def test_web_unit_answers_healthz_and_stops_within_its_timeout(start_unit) -> None:
+    status, body, _log = _answer_of(start_unit, "spoolscribe-web.service", "/healthz")
     assert status == 200 and body["status"] == "ok" and body["database"] == "ok", body
-    assert stop(web) == 0, web.log()
-    assert_journal_lines(web.log())
+
+
+def test_compat_unit_answers_status_without_the_token_and_stops_within_its_timeout(start_unit) -> None:
+    status, body, _log = _answer_of(start_unit, "spoolscribe-compat.service", "/status")
+    assert status == 200 and body["service"] == "spoolscribe" and body["version"], body
 
 
 def test_ingest_unit_picks_up_a_dropped_file(start_unit, app, media: Path, tmp_path: Path) -> None:

@@ -10,19 +10,17 @@ from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from runner.core.db import open_database
 from runner.core.diskguard import human_bytes
 from runner.core.settings import Settings
-from runner.core.spool import Spool
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
-from runner.core.store import JobStore, utcnow
+from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.core.urls import display_url
 from runner.jobs.retention import lifetime
 from webui import api, auth, pages
 from webui.bodylimits import BodyLimits
 from webui.present import Summary, age, clock, eta_seconds, summarize, when
-from webui.services import EXTENSION_KEY, Services, services
+from webui.services import flask_app, services
 from webui.uploads import too_large
 
 log = logging.getLogger(__name__)
@@ -37,11 +35,7 @@ def build_app(settings: Settings | None = None) -> Flask:
     """See ``webui.create_app``."""
     if settings is None:
         settings = Settings.from_env()
-    if not logging.getLogger().handlers:  # under gunicorn: log like the other spoolscribe processes
-        from runner.core.logs import configure_logging
-
-        configure_logging(verbose=False)
-    app = Flask(__name__)
+    app = flask_app(__name__, settings)
     app.config.update(
         SECRET_KEY=auth.load_secret_key(settings),
         MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
@@ -52,10 +46,6 @@ def build_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=7),
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life: a page left open still works
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = Services(settings, JobStore(open_database(settings)),
-                                             Spool(settings.spool_dir))
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # auth.guard checks browsers' API writes; uploads check their own token
     csrf.exempt(pages.upload)

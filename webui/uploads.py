@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +56,7 @@ class Received:
     path: Path
 
 
-class _CappedFile:
+class CappedFile:
     """The temporary file werkzeug's form parser writes a part into; refuses growth past ``limit``."""
 
     def __init__(self, handle: BinaryIO, path: Path, limit: int, message: str) -> None:
@@ -91,39 +91,59 @@ def display_name(filename: str) -> str:
     return name
 
 
+def parse_parts(directory: Path, prefix: str, make: Callable[[BinaryIO, Path], CappedFile], parts: list[CappedFile],
+                suffix: str | None = None) -> tuple[MultiDict, MultiDict]:
+    """Parse the current request's multipart body: each file part streams into a new temporary file
+    in ``directory`` (named ``prefix``..., ending in ``suffix`` or the file name's media extension),
+    written through ``make(handle, path)``, which is appended to ``parts`` (the caller removes them).
+    Returns the text fields and the files (``FileStorage`` whose ``stream`` is the part's writer).
+
+    Raises:
+        werkzeug.exceptions.BadRequest: a malformed body.
+        werkzeug.exceptions.RequestEntityTooLarge: a part over its limit.
+    """
+
+    def stream_factory(total_content_length: int | None, content_type: str | None, filename: str | None,
+                       content_length: int | None = None) -> CappedFile:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=prefix,
+                                    suffix=media_extension(filename or "") if suffix is None else suffix)
+        parts.append(make(os.fdopen(fd, "w+b"), Path(name)))
+        return parts[-1]
+
+    # CappedFile is a duck-typed IO[bytes] (write/seek/read/close are all werkzeug uses), not a subclass
+    parser = FormDataParser(stream_factory, max_form_memory_size=MAX_FIELD_BYTES, silent=False,  # type: ignore[arg-type]
+                            max_form_parts=MAX_PARTS)
+    counter = PartCounter(request.stream, request.mimetype_params.get("boundary", ""))
+    try:
+        _, form, files = parser.parse(counter, request.mimetype, request.content_length,  # type: ignore[arg-type]
+                                      request.mimetype_params)
+    except ValueError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    except RequestEntityTooLarge as exc:
+        raise counter.explain(exc, MAX_PARTS, MAX_FIELD_BYTES) from None
+    return form, files
+
+
 @contextmanager
 def _received(services: Services) -> Iterator[tuple[MultiDict, list[Received]]]:
     """Parse this request's multipart body, files into the spool's ``tmp/``; yield (fields, files).
     Every temporary file is removed on leaving (a delivered file is a hard link by then)."""
-    settings, temporary = services.settings, []  # the _CappedFile of every file part
+    settings = services.settings
+    temporary: list[CappedFile] = []  # the CappedFile of every file part
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType(f"send the upload as multipart/form-data with the media in the field "
                                    f"'{FILE_FIELD}' (got {request.mimetype or 'no content type'})")
     request.max_content_length = settings.max_upload_bytes + FORM_OVERHEAD
 
-    def stream_factory(total_content_length: int | None, content_type: str | None, filename: str | None,
-                       content_length: int | None = None) -> _CappedFile:
-        fd, name = tempfile.mkstemp(dir=services.spool.tmp, prefix=".upload-",
-                                    suffix=media_extension(filename or ""))
-        temporary.append(_CappedFile(os.fdopen(fd, "w+b"), Path(name), settings.max_upload_bytes, too_large(settings)))
-        return temporary[-1]
+    def capped(handle: BinaryIO, path: Path) -> CappedFile:
+        return CappedFile(handle, path, settings.max_upload_bytes, too_large(settings))
 
-    # _CappedFile is a duck-typed IO[bytes] (write/seek/read/close are all werkzeug uses), not a subclass
-    parser = FormDataParser(stream_factory, max_form_memory_size=MAX_FIELD_BYTES, silent=False,  # type: ignore[arg-type]
-                            max_form_parts=MAX_PARTS)
-    counter = PartCounter(request.stream, request.mimetype_params.get("boundary", ""))
     try:
-        try:
-            _, form, files = parser.parse(counter, request.mimetype, request.content_length,  # type: ignore[arg-type]
-                                          request.mimetype_params)
-        except ValueError as exc:
-            raise BadRequest(f"malformed multipart body: {exc}") from None
-        except RequestEntityTooLarge as exc:
-            raise counter.explain(exc, MAX_PARTS, MAX_FIELD_BYTES) from None
+        form, files = parse_parts(services.spool.tmp, ".upload-", capped, temporary)
         unknown = set(files) - {FILE_FIELD}
         if unknown:
             raise BadRequest(f"unknown file field(s) {', '.join(sorted(unknown))}: send the media as '{FILE_FIELD}'")
-        received = [Received(display_name(storage.filename), cast(_CappedFile, storage.stream).path)
+        received = [Received(display_name(storage.filename), cast(CappedFile, storage.stream).path)
                     for storage in files.getlist(FILE_FIELD) if storage.filename]
         for part in temporary:
             part.close()  # flushed, ready for the probe

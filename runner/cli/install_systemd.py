@@ -33,7 +33,8 @@ SYSUSERS = Path("/etc/sysusers.d/spoolscribe.conf")
 TMPFILES = Path("/etc/tmpfiles.d/spoolscribe.conf")
 ENV_FILE = Path("/etc/spoolscribe/spoolscribe.env")
 RUNNER_TEMPLATE = "spoolscribe-runner@.service"
-ALWAYS_ENABLED = ("spoolscribe.target", "spoolscribe-web.service", "spoolscribe-ingest.service")
+ALWAYS_ENABLED = ("spoolscribe.target", "spoolscribe-web.service", "spoolscribe-compat.service",
+                  "spoolscribe-ingest.service")
 
 
 @dataclass(frozen=True)

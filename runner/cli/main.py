@@ -32,6 +32,7 @@ COMMANDS = {
     "delete": "runner.cli.operator:delete",
     "purge": "runner.cli.operator:purge",
     "web": "webui.command:web",
+    "compat": "webui.compat.command:compat",
 }
 
 

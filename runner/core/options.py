@@ -23,7 +23,8 @@ LANGUAGES: tuple[str, ...] = (
     "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl", "tr", "tt", "uk", "ur", "uz", "vi",
     "yi", "yo", "zh", "yue",
 )  # fmt: skip
-TASKS: tuple[str, ...] = ("transcribe", "translate")
+TASKS: tuple[str, ...] = ("transcribe", "translate", "detect")
+"""``detect`` only finds the spoken language (from speech, not silence); the job has no segments."""
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json")
 MAX_TEXT_OPTION = 2000
 """Longest initial prompt or hotwords, in characters (Whisper's prompt holds at most 224 tokens)."""

@@ -45,6 +45,10 @@ class JobSource(str, enum.Enum):
     CLI = "cli"
     UPLOAD = "upload"
     INBOX = "inbox"
+    BAZARR = "bazarr"
+    """The compat service's whisper-asr-webservice API (``/asr``, ``/detect-language``), as Bazarr calls it."""
+    OPENAI = "openai"
+    """The compat service's OpenAI audio API (``/v1/audio/*``)."""
 
 
 class Job(Base):

@@ -113,6 +113,19 @@ class Settings:
     max_upload_bytes: int = 2 * 1024**3
     """Largest upload request the web accepts (bytes); larger ones get 413 and leave nothing behind."""
 
+    # compat (Bazarr's /asr and OpenAI's /v1/audio/* answered from the queue; see docs/api.md)
+    compat_bind: str = "127.0.0.1:9000"
+    """Address ``spoolscribe compat`` listens on (``HOST:PORT``; 9000 is Bazarr's default)."""
+    compat_workers: int = 2
+    """Gunicorn worker processes of the compat service."""
+    compat_max_waiting: int = 16
+    """Requests one compat worker holds open while their jobs run; beyond it: 503 with Retry-After."""
+    compat_hold_seconds: float = 3600.0
+    """Longest a compat request waits for its job; then 503 with Retry-After (the job goes on, a retry attaches)."""
+    compat_models: tuple[str, ...] = ()
+    """Model names clients may send, as ``name=model`` items (``gpt-4o-transcribe=small``); a name
+    listed alone is offered as itself. ``whisper-1`` and unknown names mean the default ``model``."""
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
         if not self.database_url:

@@ -126,6 +126,8 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     audio = _decode(ctx.spool.media_path(job.media))
     warnings = list(audio.warnings)
     duration = audio.duration
+    if job.options.task == "detect":
+        return _detect(ctx, job, audio, warnings, started)
     limit = time_limit(settings, duration)
     segments = _restore(store.segments(job.id))
     resume_at = segments[-1].end if segments else 0.0
@@ -202,6 +204,15 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
              ctx.runner, job.id, transcript.duration, time.monotonic() - started, len(transcript.segments))
     return JobStatus.SUCCEEDED.value
+
+
+def _detect(ctx: WorkContext, job: JobFile, audio: Audio, warnings: list[str], started: float) -> str:
+    """A ``detect`` job: the spoken language only (no segments), ended like any other job."""
+    language, probability = ctx.engine.detect_language(audio.samples, job.options)
+    if not ctx.store.record_progress(job.id, ctx.runner, duration=audio.duration, language=language,
+                                     language_probability=probability):
+        raise _Lost()
+    return _succeed(ctx, job, Transcript(language, probability, audio.duration), warnings, started)
 
 
 @retry(retry=retry_if_exception_type(OSError), wait=wait_exponential(multiplier=0.5, max=4),

@@ -53,3 +53,12 @@ class Recognizer(Protocol):
             ModelError: the job's model cannot be loaded.
         """
         ...
+
+    def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
+        """The spoken language of ``samples`` (16 kHz mono float32) as a code, and its probability
+        (0..1), found from speech without transcribing (a ``detect`` job).
+
+        Raises:
+            ModelError: the job's model cannot be loaded.
+        """
+        ...

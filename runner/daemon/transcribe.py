@@ -26,6 +26,12 @@ WINDOW_MARGIN = 10.0
 """Segments ending this close to a window's end are transcribed again by the next window."""
 
 
+DETECT_WINDOWS = 3
+"""30 s windows of speech that language detection looks at."""
+DETECT_SCAN_SECONDS = 1800.0
+"""Audio searched for speech by language detection (from the start), in seconds."""
+
+
 class Engine:
     """The production ``Recognizer``: loads faster-whisper models on first use and keeps the most
     recent few warm.
@@ -85,6 +91,22 @@ class Engine:
         segments, info = self._window(model, samples, options, start, language or options.language)
         windows = self._windows(model, samples, options, start, segments, info.language)
         return Recognition(info.language, info.language_probability, windows)
+
+    def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
+        """The spoken language of ``samples`` (16 kHz mono float32) and its probability (0..1), from
+        up to ``DETECT_WINDOWS`` 30 s windows of speech (Silero VAD skips silence and music first), so a
+        long track is never transcribed. An English-only model answers ``("en", 1.0)``.
+
+        Raises:
+            ModelError: the job's model cannot be loaded.
+        """
+        model = self.model(options.model)
+        if not model.model.is_multilingual:
+            return "en", 1.0
+        language, probability, _all = model.detect_language(
+            samples[:int(DETECT_SCAN_SECONDS * SAMPLE_RATE)], vad_filter=True,
+            language_detection_segments=DETECT_WINDOWS)
+        return language, float(probability)
 
     def _window(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
                 language: str | None):

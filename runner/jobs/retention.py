@@ -30,6 +30,7 @@ from runner.core.spool import Spool
 from runner.core.states import ENDED, JobStatus
 from runner.core.store import JobStore, utcnow
 from runner.jobs.files import remove_job_files, remove_media
+from runner.jobs.once import forget_deleted
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ def sweep(store: JobStore, spool: Spool, settings: Settings, actor: str, *, now:
             if job.id not in gone and (item := _remove_media(store, spool, job, statuses, now - days * DAY,
                                                              now, dry_run, actor)):
                 purged.append(item)
+    if not dry_run:
+        forget_deleted(store, settings.home)  # the compat APIs' request keys of deleted jobs
     return purged
 
 
