@@ -46,7 +46,10 @@ def test_status_shows_a_queued_job_in_text_and_json(cli, media):
 def test_a_runner_whose_model_cannot_load_says_so(cli, tmp_path):
     result = cli("runner", "--burst", "--model", str(tmp_path / "no-such-model"))
     assert result.returncode == 1
-    assert "could not load model" in result.stderr
+    assert f"could not load model '{tmp_path / 'no-such-model'}': no such directory" in result.stderr
+    (tmp_path / "empty-folder").mkdir()
+    result = cli("runner", "--burst", "--model", str(tmp_path / "empty-folder"))
+    assert result.returncode == 1 and "could not load model" in result.stderr and "no such directory" not in result.stderr
 
 
 def test_db_upgrade_reports_the_revision(cli):

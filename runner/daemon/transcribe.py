@@ -7,6 +7,7 @@ spoolscribe knows faster-whisper exists.
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -53,6 +54,9 @@ class Engine:
         if name in self._models:
             self._models.move_to_end(name)
             return self._models[name]
+        if name.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(name)):
+            raise ModelError(f"could not load model {name!r}: no such directory (a model is a faster-whisper "
+                             "model name such as 'base', or a CTranslate2 model directory)")
         log.info("loading model %s (%s, %s, %d threads)", name, self.settings.device,
                  self.settings.effective_compute_type, self.settings.effective_threads)
         try:
