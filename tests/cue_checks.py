@@ -20,10 +20,12 @@ def srt_cues(text: str) -> list[tuple[float, float, list[str]]]:
     return [(c.start.total_seconds(), c.end.total_seconds(), c.content.split("\n")) for c in srt.parse(text)]
 
 
-def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], limits: CueLimits) -> None:
+def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], limits: CueLimits,
+               duration: float | None = None) -> None:
     """Every cue within ``limits`` (a line over the limit only when it is one word; the reading
     speed over the limit only when the cue already reaches the next one or its longest), times
-    monotonic with no overlaps, and the cues' words (without speaker labels) exactly ``words`` in order."""
+    monotonic with no overlaps, none past the audio's ``duration`` (seconds, when given; the last cue
+    may be cut short there), and the cues' words (without speaker labels) exactly ``words`` in order."""
     assert cues, "no cues"
     for index, (start, end, lines) in enumerate(cues):
         following = cues[index + 1][0] if index + 1 < len(cues) else None
@@ -36,7 +38,9 @@ def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], lim
         spoken = SPEAKER_MARK.sub("", " ".join(lines)).split()
         if len(spoken) > 1:
             assert end - start <= limits.max_cue_seconds + 0.0015, (index, start, end, lines)
-        reaches = following is not None and end >= following - 0.0015
+        if duration is not None:
+            assert end <= duration + 0.0015, f"cue {index} ends past the audio ({end} > {duration})"
+        reaches = end >= (following if following is not None else duration or float("inf")) - 0.0015
         if not reaches and len(spoken) > 1:
             assert end - start >= min(MIN_CUE_SECONDS, limits.max_cue_seconds) - 0.0015, (index, start, end)
             chars = len(" ".join(lines))
@@ -45,10 +49,11 @@ def check_cues(cues: list[tuple[float, float, list[str]]], words: list[str], lim
     assert [w for _, _, lines in cues for w in SPEAKER_MARK.sub("", " ".join(lines)).split()] == words
 
 
-def check_files(srt_path: Path, vtt_path: Path, words: list[str], limits: CueLimits) -> None:
+def check_files(srt_path: Path, vtt_path: Path, words: list[str], limits: CueLimits,
+                duration: float | None = None) -> None:
     """``check_cues`` on an srt file, and its vtt twin parses with ``webvtt-py`` to the same cues."""
     text = srt_path.read_text(encoding="utf-8")
-    check_cues(srt_cues(text), words, limits)
+    check_cues(srt_cues(text), words, limits, duration)
     subtitles = list(srt.parse(text))
     captions = webvtt.read(str(vtt_path))
     def vtt_time(delta: timedelta) -> str:

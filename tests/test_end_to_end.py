@@ -91,7 +91,7 @@ def test_subtitles_parse_and_match_the_json(finished_jobs, name):
     words = [w["word"].strip() for s in segments for w in s["words"]]
     assert " ".join(words).split() == " ".join(s["text"] for s in segments).split()
     # cues shaped within the default limits, every word of the json once, parsed by srt and webvtt-py
-    check_files(files["srt"], files["vtt"], " ".join(words).split(), CueLimits())
+    check_files(files["srt"], files["vtt"], " ".join(words).split(), CueLimits(), document["duration"])
     first = list(srt.parse(files["srt"].read_text(encoding="utf-8")))[0]
     assert first.start.total_seconds() == pytest.approx(segments[0]["words"][0]["start"], abs=0.0011)
 

@@ -67,7 +67,7 @@ def test_a_65_minute_recording(hour_long, cli, app, runners):
     assert abs(document["duration"] - MINUTES * 60) < 1 and segments[-1]["end"] > 3600
     # subtitles read like subtitles: every cue within the limits, no word lost or duplicated
     words = [w["word"].strip() for s in segments for w in s["words"] if w["word"].strip()]
-    check_files(files[".srt"], files[".vtt"], words, CueLimits())
+    check_files(files[".srt"], files[".vtt"], words, CueLimits(), document["duration"])
     cues = list(srt.parse(files[".srt"].read_text()))
     assert len(cues) >= len(segments) and cues[-1].start.total_seconds() > 3600
     captions = webvtt.read(str(files[".vtt"]))

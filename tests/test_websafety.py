@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import DATA, wait_for
-from test_browser import browser  # noqa: F401  (the fixture: headless Chromium)
+from test_browser import browser, chromedriver  # noqa: F401  (the fixtures: headless Chromium, its driver)
 
 from runner.core.options import JobOptions
 from runner.core.schema import Job
