@@ -228,3 +228,26 @@ def test_spoolscribe_compat_serves_on_the_address_given(env, tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     assert server.returncode == 0, (tmp_path / "compat.log").read_text()
+
+
+def test_diarized_json_comes_from_the_diarization_pipeline(web_server, runners, app, tmp_path):
+    from untrained_pipeline import write_untrained_pipeline  # imports torch: only where this test runs
+
+    pipeline = write_untrained_pipeline(tmp_path / "diarization", segmentation_step=0.5)
+    diarizing = {"SPOOLSCRIBE_DIARIZATION_PIPELINE": str(pipeline)}
+    runners("speakers", extra_env=diarizing)
+    server = web_server("--workers", "1", compat=True, extra_env=diarizing)
+    client = openai.OpenAI(api_key="unused", base_url=server.url + "/v1", max_retries=0, timeout=600)
+    with open(DATA / "sample.wav", "rb") as audio:
+        raw = client.audio.transcriptions.with_raw_response.create(model="whisper-1", file=audio,
+                                                                   response_format="diarized_json")
+    document = raw.http_response.json()
+    assert raw.http_response.status_code == 200 and document["task"] == "transcribe"
+    assert document["duration"] == pytest.approx(30.0, abs=0.1) and "Diane" in document["text"]
+    segments = document["segments"]
+    assert segments and all(s["type"] == "transcript.text.segment" and s["start"] <= s["end"] for s in segments)
+    # speakers named A, B, ... in order of first appearance (the untrained pipeline's turns are arbitrary)
+    first_seen = list(dict.fromkeys(s["speaker"] for s in segments))
+    assert first_seen == [chr(ord("A") + i) for i in range(len(first_seen))]
+    job = app.store.list(limit=1)[0]
+    assert job.options["diarize"] is True and job.status == JobStatus.SUCCEEDED and job.warnings == [], job.warnings

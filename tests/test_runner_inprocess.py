@@ -236,3 +236,17 @@ def test_a_job_past_its_time_limit_is_stopped_and_failed(app, submit, perform):
     assert job.error.startswith("stopped after") and "past the time limit of 0 s for 11 s of audio" in job.error
     assert "SPOOLSCRIBE_TIME_LIMIT_FACTOR" in job.error
     assert len(app.store.segments(job_id)) == 1  # the checkpoint is kept for a retry
+
+
+def test_a_retried_write_removes_what_a_killed_attempt_left_in_the_jobs_folder(app, submit, perform):
+    job_id = submit(DATA / "jfk.flac").id
+    folder = app.settings.outputs_dir / job_id
+    folder.mkdir(parents=True)
+    left = [folder / ".jfk.json.40d11116.tmp", folder / ".jfk.srt.0badf00d.tmp"]  # as a SIGKILL leaves them
+    for path in left:
+        path.write_text("half written")
+    (folder / "notes.txt").write_text("not ours")  # only our temporaries' names are touched
+
+    assert perform(job_id) == "succeeded"
+    job = app.store.get(job_id)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(Path(p).name for p in job.outputs), "notes.txt"])

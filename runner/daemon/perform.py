@@ -20,6 +20,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from runner.core.fsutil import sweep_temporaries
 from runner.core.schema import SegmentRecord
 from runner.core.settings import Settings
 from runner.core.spool import JobFile, Spool
@@ -278,6 +279,8 @@ def _write_named(settings: Settings, job: JobFile, transcript: Transcript, besid
     """Write the outputs beside the inbox file (fresh names, never replacing) or under
     ``<home>/outputs/<id>/``; return their paths."""
     formats = output_formats(job.options.formats, transcript)
+    if not beside_source:
+        _clear_debris(settings.outputs_dir / job.id)
     for _ in range(OUTPUT_NAME_TRIES):
         if beside_source:
             paths = inbox_output_paths(settings, job, formats)
@@ -289,6 +292,15 @@ def _write_named(settings: Settings, job: JobFile, transcript: Transcript, besid
         except FileExistsError:
             continue  # a file of that name appeared after the names were chosen
     raise OSError(f"could not find free output names after {OUTPUT_NAME_TRIES} tries")
+
+
+def _clear_debris(directory: Path) -> None:
+    """Remove the temporary files an earlier attempt of this job left in its own outputs folder
+    (a runner killed while writing): only the runner holding the job's lease writes there, so any
+    of our temporaries in it, whatever their age, are leftovers. Shared folders (beside inbox files)
+    are left to the reaper's debris sweep after its grace period."""
+    for path in sweep_temporaries(directory, older_than=-1.0, now=time.time()):
+        log.info("removed %s, left by an earlier attempt", path)
 
 
 def _metadata(job: JobFile, settings: Settings) -> dict:
