@@ -236,6 +236,7 @@ def test_diarized_json_comes_from_the_diarization_pipeline(web_server, runners, 
     pipeline = write_untrained_pipeline(tmp_path / "diarization", segmentation_step=0.5)
     diarizing = {"SPOOLSCRIBE_DIARIZATION_PIPELINE": str(pipeline)}
     runners("speakers", extra_env=diarizing)
+    wait_for(lambda: app.store.runners(), 120, what="the runner's first heartbeat")
     server = web_server("--workers", "1", compat=True, extra_env=diarizing)
     client = openai.OpenAI(api_key="unused", base_url=server.url + "/v1", max_retries=0, timeout=600)
     with open(DATA / "sample.wav", "rb") as audio:
