@@ -22,14 +22,13 @@ import requests
 import srt
 from conftest import wait_for
 
-from runner.core.schema import JobStatus
+from runner.core.states import ENDED, JobStatus
 
 pytestmark = pytest.mark.slow
 
 DATA = Path(__file__).parent / "data"
 TOKEN = "live-compat-token"
 JFK = "ask not what your country can do for you"
-ENDED = ("succeeded", "failed", "cancelled")
 STATUS_P99_MS = 250.0  # the status page's target (docs/performance.md)
 
 

@@ -1,6 +1,7 @@
 """Whisper's language names by code (openai-whisper's ``whisper.tokenizer.LANGUAGES``), lower case
-as Whisper and the APIs built on it spell them (``en`` is ``english``): for the compat APIs, which
-answer names where spoolscribe stores codes. Kept here so the web tier needs no speech stack."""
+as Whisper and the APIs built on it spell them (``en`` is ``english``): the one table of the
+languages Whisper knows (``runner.core.options.LANGUAGES`` are its keys), and the names the compat
+APIs answer where spoolscribe stores codes. Kept here so the web tier needs no speech stack."""
 
 from __future__ import annotations
 

@@ -11,18 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.core.errors import SpoolscribeError
+from runner.core.languages import LANGUAGE_NAMES
 
-# The language codes Whisper knows (faster_whisper.tokenizer._LANGUAGE_CODES, 100 codes). Kept here
-# so that the web tier can validate and list them without importing faster-whisper.
-LANGUAGES: tuple[str, ...] = (
-    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy", "da",
-    "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw", "he", "hi",
-    "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn", "ko", "la", "lb",
-    "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "ne", "nl", "nn",
-    "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si", "sk", "sl", "sn", "so", "sq",
-    "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl", "tr", "tt", "uk", "ur", "uz", "vi",
-    "yi", "yo", "zh", "yue",
-)  # fmt: skip
+LANGUAGES: tuple[str, ...] = tuple(sorted(LANGUAGE_NAMES))
+"""The language codes Whisper knows (the keys of ``runner.core.languages.LANGUAGE_NAMES``), sorted."""
 TASKS: tuple[str, ...] = ("transcribe", "translate", "detect")
 """``detect`` only finds the spoken language (from speech, not silence); the job has no segments."""
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json")

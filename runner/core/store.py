@@ -46,8 +46,7 @@ class SegmentRow:
 def transcript_complete(job: Job) -> bool:
     """True when a job's checkpoint holds its whole transcript: it was transcribed to the end of its
     audio (``processed_seconds`` reached ``duration``), whatever happened after (writing the outputs)."""
-    return bool(job.duration) and job.status == JobStatus.FAILED and \
-        (job.processed_seconds or 0.0) >= (job.duration or 0.0)
+    return bool(job.duration) and (job.processed_seconds or 0.0) >= (job.duration or 0.0)
 
 
 class JobStore:
@@ -262,7 +261,7 @@ class JobStore:
         """
         retryable = (Job.id == job_id, Job.status.in_(RETRYABLE), Job.media_removed_at.is_(None))
         current = self.get(job_id)
-        transcribed = current is not None and transcript_complete(current)
+        transcribed = current is not None and current.status == JobStatus.FAILED and transcript_complete(current)
         kept = {"progress": current.progress, "processed_seconds": current.processed_seconds} \
             if transcribed and current is not None else {"progress": 0.0, "processed_seconds": 0.0}
         with self._write.begin() as session:

@@ -25,7 +25,7 @@ from runner.core.schema import SegmentRecord
 from runner.core.settings import Settings
 from runner.core.spool import JobFile, Spool
 from runner.core.states import JobStatus
-from runner.core.store import JobStore, SegmentRow
+from runner.core.store import JobStore, SegmentRow, transcript_complete
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
 from runner.daemon.library import is_media_job, write_library_results
@@ -133,7 +133,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     segments = _restore(store.segments(job.id))
     resume_at = segments[-1].end if segments else 0.0
     row = store.get(job.id)
-    if row is not None and segments and (row.processed_seconds or 0.0) >= duration:
+    if row is not None and segments and transcript_complete(row):
         log.info("runner %s: job %s was transcribed before; writing its outputs again", runner, job.id)
         transcript = Transcript(row.language, row.language_probability, duration, tuple(segments))
         return _succeed(ctx, job, transcript, warnings, started)
