@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from media_tools import ffmpeg
 
 from runner.cli.app import App
 from runner.core.settings import Settings
@@ -175,10 +176,6 @@ def runners(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subpr
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Test media made once with ffmpeg from the real recordings (and a few deliberately bad files)."""
     out = tmp_path_factory.mktemp("media")
-
-    def ffmpeg(*args: str) -> None:
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, timeout=120)
-
     (out / "empty.wav").write_bytes(b"")
     (out / "notes.mp3").write_text("This is a text file with an audio extension.\n")
     ffmpeg("-f", "lavfi", "-i", "testsrc=duration=2:size=64x64:rate=10", "-c:v", "libx264", str(out / "video.mp4"))
