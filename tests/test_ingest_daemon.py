@@ -4,6 +4,7 @@ results beside them, per-folder settings, and a daemon that survives its inbox a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -229,18 +230,42 @@ def test_without_inotify_instances_the_daemon_polls_with_one_warning(app, inbox,
     assert "inotify instance limit reached" in daemon.log()
 
 
-def test_files_inotify_misses_switch_the_daemon_to_polling(app, inbox, ingesters, media):
-    (inbox / "unwatched").mkdir()
-    daemon = ingesters("ingest", extra_env={**QUICK, "SPOOLSCRIBE_INBOX_RESCAN_INTERVAL": "1"},
-                       wrapper=in_user_namespace("max_inotify_watches", 1))
+def test_folders_beyond_the_watch_limit_are_polled_and_the_log_names_the_sysctl(app, inbox, ingesters, media):
+    for number in range(100):  # 300 folders, 40 watches
+        (inbox / f"client {number}" / "2026" / "12").mkdir(parents=True)
+    daemon = ingesters("ingest", extra_env=QUICK, wrapper=in_user_namespace("max_inotify_watches", 40))
+    wait_for_log(daemon, "inotify watch limit is reached")
+    log = daemon.log()
+    assert "261 folder(s) of the inbox are not watched" in log and "(inotify)" in log
+    assert "user.max_inotify_watches (now 40), by at least 261, or fs.inotify.max_user_watches" in log
+    unwatched = Path(re.search(r"not watched, such as (.+?); their files", log).group(1))
+    shutil.copyfile(media / "jfk3.wav", unwatched / "talk.wav")
+    copied = utcnow()
+    job = wait_for_jobs(app, daemon, 1, timeout=10)[str(unwatched.relative_to(inbox) / "talk.wav")]
+    assert (job.created_at - copied).total_seconds() < 5  # a poll every 0.5 s, not the walk every 60 s
+    (inbox / "new client" / "2026").mkdir(parents=True)  # created later, beyond the limit too
+    shutil.copyfile(DATA / "jfk.flac", inbox / "new client" / "2026" / "call.flac")
+    assert "new client/2026/call.flac" in wait_for_jobs(app, daemon, 2, timeout=10)
+    assert daemon.log().count("inotify watch limit is reached") == 1
+    assert "inotify cannot be used" not in daemon.log()
+
+
+def test_a_folder_unreadable_for_a_while_is_polled_then_watched_again(app, inbox, ingesters, media):
+    # Without capabilities (uid 1000 in a user namespace) the mode bits apply to the daemon too.
+    daemon = ingesters("ingest", extra_env=QUICK, wrapper=("unshare", "-U", "--map-user=1000", "--map-group=1000"))
     wait_for_log(daemon, "watching")
-    time.sleep(1)
-    shutil.copyfile(media / "jfk3.wav", inbox / "unwatched" / "talk.wav")  # the one watch is the inbox's own
-    wait_for_log(daemon, "no event came for 1 new file(s)")
-    wait_for_jobs(app, daemon, 1)
-    shutil.copyfile(DATA / "jfk.flac", inbox / "unwatched" / "second.flac")
-    wait_for_jobs(app, daemon, 2, timeout=10)
-    assert daemon.log().count("inotify cannot be used") == 1
+    locked = inbox / "locked"
+    locked.mkdir(mode=0)
+    wait_for_log(daemon, f"cannot watch the folder {locked} (Permission denied)", timeout=10)
+    locked.chmod(0o755)
+    shutil.copyfile(media / "jfk3.wav", locked / "first.wav")
+    wait_for_jobs(app, daemon, 1, timeout=10)
+    wait_for_log(daemon, f"the folder {locked} is watched again (inotify)", timeout=10)
+    shutil.copyfile(DATA / "jfk.flac", locked / "second.flac")  # found by an event: no poll looks there now
+    assert set(wait_for_jobs(app, daemon, 2, timeout=10)) == {"locked/first.wav", "locked/second.flac"}
+    log = daemon.log()
+    assert log.count("cannot watch the folder") == 1 and log.count("watching") == 1
+    assert "inotify cannot be used" not in log and "polling" not in log
 
 
 def test_an_unreadable_file_is_logged_once_and_taken_once_readable(app, inbox, ingesters, media):
