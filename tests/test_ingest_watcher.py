@@ -281,3 +281,25 @@ def test_a_folder_unreadable_for_a_while_is_polled_then_watched_again(env):
         "0.5 s until it can be watched"]
     assert sum("watching" in line for line in lines) == 1  # watching again was quiet
     assert not any("inotify cannot be used" in line or "limit" in line for line in lines)
+
+
+def test_folders_beyond_the_watch_limit_are_watched_once_watches_are_free_again(env):
+    settings = Settings.from_env({**env, **QUICK, "SPOOLSCRIBE_INBOX_RESCAN_INTERVAL": "1"})
+    settings.inbox_dir.mkdir()
+    folders = tree(settings.inbox_dir, 12)
+
+    def run() -> dict[str, object]:
+        with running_daemon(settings) as (daemon, _, lines):
+            unwatched = sorted(daemon.unwatched)
+            pairs = [f for f in folders if f.name != "deep" and not {str(f), str(f / "deep")} & set(unwatched)]
+            for pair in pairs[:2]:  # four watches free again: the next safety-net walk watches the 3 others
+                (pair / "deep").rmdir()
+                pair.rmdir()
+            wait_for(lambda: lines.count("every folder of the inbox is watched again (inotify)"), 10,
+                     what="watched again")
+            return {"unwatched": unwatched, "now": dict(daemon.unwatched), "lines": lines.lines}
+
+    seen = in_user_namespace(run, watches=10)  # the inbox and 9 of 12 folders
+    assert len(seen["unwatched"]) == 3 and seen["now"] == {}
+    assert sum("watch limit is reached" in line for line in seen["lines"]) == 1
+    assert sum("watching" in line for line in seen["lines"]) == 1

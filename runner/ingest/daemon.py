@@ -234,7 +234,10 @@ class IngestDaemon:
     def note_refusals(self, started: bool = False) -> None:
         """Take in the folders the watcher could not watch; log what is new, and (``started``: a
         fresh observer's refusals are all there is) what works again."""
-        for refusal in self.watcher.refusals():
+        refusals = self.watcher.refusals()
+        if not refusals and not started:
+            return
+        for refusal in refusals:
             folder = Path(refusal.path)
             if refusal.error.errno in (errno.ENOENT, errno.ENOTDIR):
                 continue  # gone meanwhile
