@@ -237,7 +237,7 @@ def test_folders_beyond_the_watch_limit_are_polled_and_the_log_names_the_sysctl(
     wait_for_log(daemon, "inotify watch limit is reached")
     log = daemon.log()
     assert "261 folder(s) of the inbox are not watched" in log and "(inotify)" in log
-    assert "user.max_inotify_watches (now 40), by at least 261, or fs.inotify.max_user_watches" in log
+    assert "user.max_inotify_watches (now 40) by at least 261, or fs.inotify.max_user_watches" in log
     unwatched = Path(re.search(r"not watched, such as (.+?); their files", log).group(1))
     shutil.copyfile(media / "jfk3.wav", unwatched / "talk.wav")
     copied = utcnow()

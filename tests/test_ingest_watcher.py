@@ -247,7 +247,7 @@ def test_the_daemon_polls_only_the_folders_beyond_the_watch_limit_and_names_the_
     limit = [line for line in lines if "inotify watch limit is reached" in line]
     assert len(limit) == 1, lines
     assert "31 folder(s) of the inbox are not watched" in limit[0]
-    assert "user.max_inotify_watches (now 10), by at least 31" in limit[0]
+    assert "user.max_inotify_watches (now 10) by at least 31" in limit[0]
     assert "fs.inotify.max_user_watches" in limit[0]
     assert not any("inotify cannot be used" in line for line in lines)
 

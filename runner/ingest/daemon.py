@@ -198,7 +198,7 @@ class IngestDaemon:
                                            "fs.inotify.max_user_instances to use inotify")
                 return
             if exc.errno == errno.ENOSPC and not self.watcher.polling:
-                self._fall_back_to_polling(f"{exc.strerror or exc}; {self._limit_advice(1)}")
+                self._fall_back_to_polling(f"{exc.strerror or exc}; {self._limit_advice()}")
                 return
             self.problems.report(("watch",), "ingest %s: cannot watch %s (%s); trying again",
                                  self.name, self.inbox, exc.strerror or exc)
@@ -269,17 +269,24 @@ class IngestDaemon:
                 self.problems.resolve(key, "ingest %s: the folder %s is watched again (inotify)", self.name,
                                       printable(folder))
 
-    def _limit_advice(self, needed: int) -> str:
+    @staticmethod
+    def _limit_advice(needed: int = 0) -> str:
+        """What to raise, by at least ``needed`` watches (0: unknown), with the limit's value."""
         limit = watch_limit()
         if limit is None:
             return "raise the sysctl fs.inotify.max_user_watches"
         name, value = limit
+        by = f" by at least {needed}" if needed else ""
         if name == "fs.inotify.max_user_watches":
-            return (f"raise the sysctl fs.inotify.max_user_watches (now {value}) by at least {needed} "
-                    f"(sysctl -w fs.inotify.max_user_watches={value + needed}, and a file in /etc/sysctl.d/ "
+            return (f"raise the sysctl fs.inotify.max_user_watches (now {value}){by} (sysctl -w "
+                    f"fs.inotify.max_user_watches={max(value + needed, 2 * value)}, and a file in /etc/sysctl.d/ "
                     "to keep it)")
-        return (f"raise the limit of this user namespace, the sysctl {name} (now {value}), by at least {needed}, "
+        return (f"raise the limit of this user namespace, the sysctl {name} (now {value}){by}, "
                 "or fs.inotify.max_user_watches on the host")
+
+    def _below_unwatched(self, path: str) -> bool:
+        """True if the file or folder at ``path`` lies in a folder inotify could not watch."""
+        return any(str(folder) in self.unwatched for folder in Path(path).parents)
 
     def poll_unwatched(self) -> None:
         """Walk the folders inotify could not watch (the topmost ones; the others lie below them).
@@ -353,7 +360,8 @@ class IngestDaemon:
     def _check_missed(self) -> None:
         """Fall back to polling if a file a walk found still had no event long after its change."""
         cutoff = time.time() - MISSED_EVENT_GRACE
-        missed = [path for path, changed in self._unannounced.items() if self._watching_since < changed < cutoff]
+        missed = [path for path, changed in self._unannounced.items()
+                  if self._watching_since < changed < cutoff and not self._below_unwatched(path)]
         self._unannounced = {path: changed for path, changed in self._unannounced.items() if changed >= cutoff}
         if missed and not self.watcher.polling:
             self._unannounced.clear()
