@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -33,7 +32,7 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyEmitter
-from watchdog.observers.inotify_c import InotifyFD
+from watchdog.observers.inotify_c import CallbackId, InotifyFD, Mask, WatchCallback, WatchDescriptor
 from watchdog.observers.polling import PollingObserver
 
 EVENTS = [FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileMovedEvent,
@@ -92,7 +91,7 @@ class _CheckedInotify(InotifyFD):
         self.root = os.fsencode(root)
         self.refused = refused
 
-    def add_callback(self, path: bytes, mask: Any, callback: Any, id_: Any) -> Any:
+    def add_callback(self, path: bytes, mask: Mask, callback: WatchCallback, id_: CallbackId) -> WatchDescriptor:
         try:
             wd = super().add_callback(path, mask, callback, id_)
             if wd == -1:  # watchdog ignores EACCES and keeps a watch of descriptor -1: drop it
