@@ -257,3 +257,26 @@ def test_a_chunked_writer_an_empty_file_and_two_folders_with_the_daemon_and_a_ru
     assert inbox_jobs(app, inbox / "never.wav") == []
     assert "never.wav is empty; it is taken once it has content" in daemon.log()
     assert daemon.poll() is None and runner.poll() is None
+
+
+@pytest.mark.slow
+def test_a_file_replaced_while_its_job_runs_with_the_daemon_and_a_runner(app, inbox, ingesters, runners, media):
+    daemon = ingesters("ingest", extra_env={"SPOOLSCRIBE_INBOX_QUIET": "1", "SPOOLSCRIBE_INBOX_CLOSE_QUIET": "1"})
+    runner = runners("r1")
+    wait_for(lambda: "watching" in daemon.log(), 30, what="the daemon to watch")
+    target = inbox / "lecture.wav"
+    shutil.copyfile(media / "long.wav", target)  # 180 s
+    first = wait_for(lambda: inbox_jobs(app, target), 30, what=f"the first job; log:\n{daemon.log()}")[0]
+    wait_for(lambda: app.store.get(first.id).processed_seconds > 0, job_bound(app.settings, 10.0),
+             what=f"the first job to make progress; log:\n{runner.log_path.read_text()}")
+    shutil.copyfile(media / "jfk3.wav", inbox / "replacement.tmp")
+    os.replace(inbox / "replacement.tmp", target)  # replaced in one go, as editors and sync tools do
+    wait_for(lambda: len(inbox_jobs(app, target)) == 2 and ended(app, inbox_jobs(app, target)[1].id),
+             job_bound(app.settings, 3.0), what=f"the second job; log:\n{daemon.log()}")
+    cancelled, newer = (app.store.get(job.id) for job in inbox_jobs(app, target))
+    assert cancelled.status == "cancelled" and cancelled.error.startswith("superseded: lecture.wav changed")
+    assert cancelled.outputs == [] and not (app.settings.outputs_dir / cancelled.id).exists()
+    assert newer.status == "succeeded", newer.error
+    assert names(inbox) == listing("lecture.wav", *plain("lecture"))
+    assert "americans" in (inbox / "lecture.txt").read_text(encoding="utf-8").lower()
+    assert f"supersedes job(s) {cancelled.id}" in daemon.log()
