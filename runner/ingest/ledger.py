@@ -69,7 +69,8 @@ class Ledger:
                                          InboxFileStatus.SKIPPED.value]))
         with self._write.begin() as session:
             job_ids = session.scalars(select(InboxFile.job_id).where(*earlier).order_by(InboxFile.id)).all()
-            session.execute(update(InboxFile).where(*earlier).values(status=InboxFileStatus.SUPERSEDED.value))
+            if job_ids:
+                session.execute(update(InboxFile).where(*earlier).values(status=InboxFileStatus.SUPERSEDED.value))
         return [job_id for job_id in dict.fromkeys(job_ids) if job_id is not None]
 
     def discard(self, record_id: int) -> None:
