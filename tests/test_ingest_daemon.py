@@ -149,6 +149,9 @@ def test_forcing_queues_a_file_taken_before(app, inbox, ingesters, cli, media):
     assert forced.stdout.strip() != first.id and app.store.get(forced.stdout.strip()).inbox_path == first.inbox_path
     outside = cli("ingest", "--force", str(DATA / "jfk.flac"), timeout=60)
     assert outside.returncode == 2 and "is not in the inbox" in outside.stderr
+    (inbox / "empty.wav").write_bytes(b"")
+    empty = cli("ingest", "--force", str(inbox / "empty.wav"), timeout=60)
+    assert empty.returncode == 1 and "empty.wav is empty; an empty file is never queued" in empty.stderr
     second = cli("ingest", timeout=60)
     assert second.returncode == 1 and "another spoolscribe ingest is running" in second.stderr
     time.sleep(1.5)

@@ -280,3 +280,22 @@ def test_a_file_replaced_while_its_job_runs_with_the_daemon_and_a_runner(app, in
     assert names(inbox) == listing("lecture.wav", *plain("lecture"))
     assert "americans" in (inbox / "lecture.txt").read_text(encoding="utf-8").lower()
     assert f"supersedes job(s) {cancelled.id}" in daemon.log()
+
+
+def test_the_daemon_logs_an_empty_file_once_and_remembers_it_across_a_restart(app, inbox, caplog):
+    from runner.ingest.daemon import IngestDaemon
+
+    path = inbox / "never.wav"
+    info = put(path, b"")
+    daemon = IngestDaemon(app.settings, app.store, app.spool, "t")
+    with caplog.at_level("INFO"):
+        daemon.take(path, info)
+        assert not daemon.observe(str(path), os.stat(path))  # unchanged: not watched again
+    assert caplog.text.count("never.wav is empty; it is taken once it has content") == 1
+    restarted = IngestDaemon(app.settings, app.store, app.spool, "t")
+    restarted.taken = restarted.delivery.ledger.latest_versions()
+    assert not restarted.observe(str(path), os.stat(path))
+    filled = put(path, DATA / "jfk.flac")
+    assert restarted.observe(str(path), filled)
+    restarted.take(path, filled)
+    assert [job.inbox_path for job in app.store.list()] == [str(path)]

@@ -106,19 +106,18 @@ class Delivery:
         """
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
         known = self.ledger.find(str(path), size, mtime_ns)
-        if size == 0:
-            if known is None:
-                self.ledger.add(str(path), size, mtime_ns, EMPTY_SHA256, InboxFileStatus.WAITING,
-                                reason="the file is empty: it is taken once it has content")
-            return Delivered(Outcome.EMPTY)
-        if known is not None and not force:
-            return Delivered(Outcome.KNOWN, known.job_id)
+        if known is not None and (size == 0 or not force):
+            return Delivered(Outcome.EMPTY if size == 0 else Outcome.KNOWN, known.job_id)
         options = self.folders.options_for(path)
         handle, opened = open_regular(path)
         with handle:
             self._check_owner_and_links(path, opened)
             if (opened.st_size, opened.st_mtime_ns, opened.st_ino) != (size, mtime_ns, stat.st_ino):
                 return Delivered(Outcome.CHANGED)
+            if size == 0:
+                self.ledger.add(str(path), size, mtime_ns, EMPTY_SHA256, InboxFileStatus.WAITING,
+                                reason="the file is empty: it is taken once it has content")
+                return Delivered(Outcome.EMPTY)
             job_id = new_job_id()
             media = self.spool.store_media_file(job_id, path.name, handle)
             unchanged = same_version(opened, os.fstat(handle.fileno()))
