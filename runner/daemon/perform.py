@@ -205,8 +205,9 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     record_outputs(ctx.store.engine, job.id, written)
     if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
                             warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
-        for path in written:  # cancelled (superseded) or taken back while it wrote: leave nothing
-            path.unlink(missing_ok=True)
+        if is_inbox_job(job) and is_superseded(ctx.store.engine, job.id):  # a newer version's job writes
+            for path in written:
+                path.unlink(missing_ok=True)
         raise _Lost()
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
              ctx.runner, job.id, transcript.duration, time.monotonic() - started, len(transcript.segments))
