@@ -112,11 +112,12 @@ def test_each_file_once_moved_in_files_too_and_temporary_files_ignored(app, inbo
     assert f"({mode})" in daemon.log()
     shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
     first = wait_for_jobs(app, daemon, 1)["talk.wav"]
-    # The same file dropped again (a new mtime), and under another name: no new job.
+    # The same file dropped again (a new mtime): no new job. The same bytes under another name: a
+    # file of its own, with its own job.
     shutil.copyfile(media / "jfk3.wav", inbox / "talk.wav")
     (inbox / "again").mkdir()
     shutil.copyfile(media / "jfk3.wav", inbox / "again" / "talk copy.wav")
-    wait_for_log(daemon, f"job {first.id} already has the content", count=2)
+    wait_for_log(daemon, f"job {first.id} already has the content")
     # Moved in with mv; a dotfile; a .part file renamed when its copy is complete; a file that
     # vanishes while it is being copied.
     outside = tmp_path / "outside.flac"
@@ -129,12 +130,12 @@ def test_each_file_once_moved_in_files_too_and_temporary_files_ignored(app, inbo
         handle.write(b"RIFF....WAVE")
     (inbox / "gone.wav").unlink()
     time.sleep(2.0)  # two quiet periods: the .part file is complete but must not be taken
-    assert set(inbox_jobs(app)) == {"talk.wav", "moved.flac"}
+    assert set(inbox_jobs(app)) == {"talk.wav", "again/talk copy.wav", "moved.flac"}
     os.rename(inbox / "big.wav.part", inbox / "big.wav")
-    jobs = wait_for_jobs(app, daemon, 3)
-    assert set(jobs) == {"talk.wav", "moved.flac", "big.wav"}
+    jobs = wait_for_jobs(app, daemon, 4)
+    assert set(jobs) == {"talk.wav", "again/talk copy.wav", "moved.flac", "big.wav"}
     time.sleep(2.0)
-    assert len(inbox_jobs(app)) == 3 and daemon.log().count("queued for") == 3
+    assert len(inbox_jobs(app)) == 4 and daemon.log().count("queued for") == 4
     assert daemon.poll() is None
     for job in jobs.values():
         assert (job.source, job.status) == ("inbox", "queued")
@@ -149,6 +150,9 @@ def test_forcing_queues_a_file_taken_before(app, inbox, ingesters, cli, media):
     assert forced.stdout.strip() != first.id and app.store.get(forced.stdout.strip()).inbox_path == first.inbox_path
     outside = cli("ingest", "--force", str(DATA / "jfk.flac"), timeout=60)
     assert outside.returncode == 2 and "is not in the inbox" in outside.stderr
+    (inbox / "empty.wav").write_bytes(b"")
+    empty = cli("ingest", "--force", str(inbox / "empty.wav"), timeout=60)
+    assert empty.returncode == 1 and "empty.wav is empty; an empty file is never queued" in empty.stderr
     second = cli("ingest", timeout=60)
     assert second.returncode == 1 and "another spoolscribe ingest is running" in second.stderr
     time.sleep(1.5)

@@ -476,11 +476,16 @@ class IngestDaemon:
             self._observe_path(key, written=True)
             return
         self.taken[key] = (info.st_size, info.st_mtime_ns)
-        if result.outcome is Outcome.QUEUED:
+        if result.outcome is Outcome.QUEUED and result.superseded:
+            log.info("ingest %s: job %s queued for %s, a newer version: it supersedes job(s) %s", self.name,
+                     result.job_id, printable(path), ", ".join(result.superseded))
+        elif result.outcome is Outcome.QUEUED:
             log.info("ingest %s: job %s queued for %s", self.name, result.job_id, printable(path))
         elif result.outcome is Outcome.DUPLICATE:
             log.info("ingest %s: job %s already has the content of %s; not queued again "
                      "(spoolscribe ingest --force to queue it anyway)", self.name, result.job_id, printable(path))
+        elif result.outcome is Outcome.EMPTY:
+            log.info("ingest %s: %s is empty; it is taken once it has content", self.name, printable(path))
 
     def _retry_later(self, path: str, info: os.stat_result, exc: Exception) -> None:
         """A problem of the spool or the job store, not of the file: it waits another quiet period."""
