@@ -268,8 +268,9 @@ def parse_options(mapping: Mapping[str, Any]) -> dict[str, Any]:
     keys and only the options given. Values may be strings or already typed: text options take
     strings; ``vad_filter``, ``word_timestamps`` and ``diarize`` take booleans or
     true/false/yes/no/on/off/1/0; speaker counts take whole numbers or their digits (an empty
-    string is no count); ``audio_track`` takes a number, its digits or a language tag; the cue limits take numbers or their digits (an empty string is the
-    default); ``formats`` takes a comma list or a list of names. None (JSON null) means not given.
+    string is no count); ``audio_track`` takes a number, its digits or a language tag; the cue limits
+    take numbers or their digits (an empty string is the default); ``formats`` takes a comma list or a
+    list of names. None (JSON null) means not given.
     Values are checked for their kind here, for their range by ``JobOptions``.
 
     Raises:

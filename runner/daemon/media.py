@@ -30,12 +30,13 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
 
 from runner.core.errors import SpoolscribeError
+from runner.core.text import printable
 from runner.output.languages import iso639_1
 
 SAMPLE_RATE = 16_000  # Hz, what Whisper and pyannote expect
@@ -111,7 +112,7 @@ def _open(path: Path | BinaryIO) -> av.container.InputContainer:
         if path.stat().st_size == 0:
             raise MediaError("the file is empty (0 bytes)")
     try:
-        return av.open(path if not isinstance(path, Path) else str(path), metadata_errors="ignore")
+        return av.open(path if not isinstance(path, Path) else str(path), "r", metadata_errors="ignore")
     except av.FFmpegError as exc:
         raise MediaError(
             "could not decode audio: this is not an audio or video file, or it is damaged or "
@@ -124,8 +125,13 @@ def _reason(exc: av.FFmpegError) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
+def _tag(value: str | None) -> str | None:
+    """A container's tag as we show it (control characters escaped; a tag is the file's bytes)."""
+    return printable(value)[:200] if value else None
+
+
 def _tracks(container: av.container.InputContainer) -> list[Track]:
-    return [Track(number, stream.metadata.get("language"), stream.metadata.get("title"),
+    return [Track(number, _tag(stream.metadata.get("language")), _tag(stream.metadata.get("title")),
                   bool(stream.disposition & av.stream.Disposition.default))
             for number, stream in enumerate(container.streams.audio, start=1)]
 
@@ -186,7 +192,7 @@ def _is_estimate(declared: float, size: int, stream: av.AudioStream) -> bool:
     stream's nominal bit rate (AVFMT_DURATION_FROM_BITRATE, libavformat/demux.c
     ``estimate_timings_from_bit_rate``): bytes of tags after the audio make such a guess too long."""
     rate = stream.bit_rate or stream.codec_context.bit_rate
-    return bool(rate) and abs(size * 8 / rate - declared) <= BITRATE_ESTIMATE_MARGIN * declared
+    return rate is not None and rate > 0 and abs(size * 8 / rate - declared) <= BITRATE_ESTIMATE_MARGIN * declared
 
 
 def _video_start(container: av.container.InputContainer) -> float | None:
@@ -271,7 +277,8 @@ class _Converter:
         if frame is not None:
             frame.pts = None  # as decode_audio does: no timestamp checks or gap filling
         if self.mono is not None:
-            self.mix.extend(out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for out in self.mono.resample(frame))
+            self.mix.extend(out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+                            for out in self.mono.resample(frame))
         if self.every is None:
             return
         for out in self.every.resample(frame):
@@ -314,7 +321,8 @@ class _Decoded:
             self.problems.append(_reason(exc))
 
 
-def _frames(container: av.container.InputContainer, stream: av.AudioStream, decoded: _Decoded) -> Iterator[av.AudioFrame]:
+def _frames(container: av.container.InputContainer, stream: av.AudioStream,
+            decoded: _Decoded) -> Iterator[av.AudioFrame]:
     """The frames of ``stream``, skipping damaged packets; a demux error ends them (noted)."""
     try:
         for packet in container.demux(stream):
@@ -362,7 +370,7 @@ class _Window(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def,override]
+    def readinto(self, buffer: Any) -> int:  # memoryview or bytearray, as io.RawIOBase.readinto
         size = max(0, min(len(buffer), self.end - self.start - self.position))
         self.file.seek(self.start + self.position)
         data = self.file.read(size)
