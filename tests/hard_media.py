@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 from media_tools import ffmpeg, speak
 
 MAIN = "The lighthouse keeper counted seven ships in the harbour before the storm arrived."
@@ -48,6 +49,7 @@ CASES: tuple[Case, ...] = (
     Case("ape.mp3", FIRST),
     Case("six.wav", MAIN),
     Case("three.wav", MAIN),
+    Case("sixty.wav", MAIN),
     Case("late.mkv", MAIN),
     Case("two_voices.wav", f"{LEFT} {RIGHT}"),
 )
@@ -132,3 +134,10 @@ def build(out: Path) -> Path:
     ffmpeg("-i", str(main), "-i", str(commentary), "-i", str(first), "-i", str(second), "-i", str(left), "-i",
            str(right), "-filter_complex", "join=inputs=6:channel_layout=5.1", str(out / "surround.wav"))
     return out
+
+
+@pytest.fixture(scope="session", name="hard")
+def hard_media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fixture ``hard``: the directory of this module's files, made once a session (a test module
+    imports ``hard_media_dir`` to use it)."""
+    return build(tmp_path_factory.mktemp("hard"))

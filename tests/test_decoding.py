@@ -8,23 +8,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hard_media
 import numpy as np
 import pytest
 import srt
 from faster_whisper import decode_audio
-from hard_media import LATE, SPEECH_CHANNEL
+from hard_media import LATE, SPEECH_CHANNEL, hard_media_dir  # noqa: F401 (the fixture "hard")
 from media_tools import ffmpeg
 
 from runner.daemon.media import MIX_WARNING, MediaError, decode, stream_languages
 
 DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="session")
-def hard(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory of tests/hard_media.py's files, made once."""
-    return hard_media.build(tmp_path_factory.mktemp("hard"))
 
 
 def rms(samples: np.ndarray) -> float:
