@@ -46,7 +46,9 @@ BITRATE_ESTIMATE_MARGIN = 0.02
 TAG_MARKS = (b"ID3", b"TAG", b"APE")
 """How a tag starts (ID3v2, ID3v1, APEv2): found between the frames of concatenated MP3 files, it is
 not audio, and the decoder's refusal of it is no damage."""
-ENVELOPE_WINDOW = 320  # samples at 16 kHz: 20 ms windows for the channels' loudness envelopes
+ENVELOPE_RATE = 2_000  # Hz: the channels' loudness envelopes are measured on a copy this coarse
+ENVELOPE_WINDOW = 40  # samples at ENVELOPE_RATE: 20 ms windows
+ENVELOPE_BATCH = 60 * ENVELOPE_RATE  # samples measured at once
 ACTIVE_LEVEL = 0.1
 """A window counts as sound when its loudest channel is above 10 % (-20 dB) of the file's loudest window."""
 CARRYING_LEVEL = 0.1
@@ -222,30 +224,40 @@ def _native(layout: av.AudioLayout) -> bool:
 
 
 class _Envelopes:
-    """Per-channel RMS over ``ENVELOPE_WINDOW``-sample windows, fed in chunks of shape (n, c)."""
+    """Per-channel RMS over ``ENVELOPE_WINDOW``-sample windows, fed in chunks of shape (n, c) and
+    measured ``ENVELOPE_BATCH`` samples at a time (a frame at a time costs more than the resampling)."""
 
     def __init__(self, channels: int) -> None:
         self.channels = channels
-        self.rest = np.zeros((0, channels), np.float32)
+        self.pending: list[np.ndarray] = []
+        self.pending_samples = 0
         self.windows: list[np.ndarray] = []
 
     def add(self, chunk: np.ndarray) -> None:
-        data = np.concatenate([self.rest, chunk]) if len(self.rest) else chunk
+        self.pending.append(chunk)
+        self.pending_samples += len(chunk)
+        if self.pending_samples >= ENVELOPE_BATCH:
+            self._measure()
+
+    def _measure(self) -> None:
+        data = np.concatenate(self.pending) if self.pending else np.zeros((0, self.channels), np.float32)
         whole = len(data) // ENVELOPE_WINDOW * ENVELOPE_WINDOW
         if whole:
-            squares = data[:whole].astype(np.float64).reshape(-1, ENVELOPE_WINDOW, self.channels) ** 2
+            squares = np.square(data[:whole].reshape(-1, ENVELOPE_WINDOW, self.channels), dtype=np.float32)
             self.windows.append(np.sqrt(squares.mean(axis=1)))
-        self.rest = data[whole:]
+        self.pending = [data[whole:]]
+        self.pending_samples = len(data) - whole
 
     def different_voices(self) -> bool:
         """True when at least two channels carry sound and no two of them rise and fall together
         (Pearson correlation of their envelopes over the sound windows below ``MIX_CORRELATION``)."""
+        self._measure()
         if not self.windows:
             return False
         envelopes = np.concatenate(self.windows)  # (windows, c)
         loudest = envelopes.max(axis=1)
         active = envelopes[loudest > ACTIVE_LEVEL * loudest.max()] if loudest.max() > 0 else envelopes[:0]
-        if len(active) * ENVELOPE_WINDOW < MIX_MIN_SECONDS * SAMPLE_RATE:
+        if len(active) * ENVELOPE_WINDOW < MIX_MIN_SECONDS * ENVELOPE_RATE:
             return False
         levels = np.sqrt((active ** 2).mean(axis=0))
         carrying = active[:, levels >= CARRYING_LEVEL * levels.max()]
@@ -258,16 +270,19 @@ class _Envelopes:
 class _Converter:
     """Turns decoded frames of one kind (sample format, channel layout, rate) into 16 kHz samples:
     the mono mix (libswresample's for a native layout, else the equal-weight mean) and, when
-    wanted, every channel (libswresample to packed float at 16 kHz, read as (n, c))."""
+    wanted, every channel (libswresample to packed float at 16 kHz, read as (n, c)); and feeds the
+    channels' loudness envelopes from a coarse ``ENVELOPE_RATE`` copy (cheap next to the mix)."""
 
     def __init__(self, frame: av.AudioFrame, keep_channels: bool, envelopes: _Envelopes | None) -> None:
         self.kind = (frame.format.name, frame.layout.name, frame.layout.nb_channels, frame.sample_rate)
         self.channel_count = frame.layout.nb_channels
         native = _native(frame.layout)
         self.mono = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE) if native else None
-        wants_all = keep_channels or not native or (envelopes is not None and envelopes.channels == self.channel_count)
-        self.every = av.AudioResampler(format="flt", layout=frame.layout, rate=SAMPLE_RATE) if wants_all else None
+        self.every = (av.AudioResampler(format="flt", layout=frame.layout, rate=SAMPLE_RATE)
+                      if keep_channels or not native else None)
         self.envelopes = envelopes if envelopes is not None and envelopes.channels == self.channel_count else None
+        self.coarse = (av.AudioResampler(format="flt", layout=frame.layout, rate=ENVELOPE_RATE)
+                       if self.envelopes is not None else None)
         self.keep_channels = keep_channels
         self.mix: list[np.ndarray] = []
         self.channels: list[np.ndarray] = []
@@ -279,16 +294,16 @@ class _Converter:
         if self.mono is not None:
             self.mix.extend(out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
                             for out in self.mono.resample(frame))
-        if self.every is None:
-            return
-        for out in self.every.resample(frame):
-            chunk = out.to_ndarray().reshape(-1, self.channel_count)  # packed: one plane of n x c
-            if self.mono is None:
-                self.mix.append(chunk.mean(axis=1, dtype=np.float32))
-            if self.keep_channels:
-                self.channels.append(chunk)
-            if self.envelopes is not None:
-                self.envelopes.add(chunk)
+        if self.every is not None:
+            for out in self.every.resample(frame):
+                chunk = out.to_ndarray().reshape(-1, self.channel_count)  # packed: one plane of n x c
+                if self.mono is None:
+                    self.mix.append(chunk.mean(axis=1, dtype=np.float32))
+                if self.keep_channels:
+                    self.channels.append(chunk)
+        if self.coarse is not None and self.envelopes is not None:
+            for out in self.coarse.resample(frame):
+                self.envelopes.add(out.to_ndarray().reshape(-1, self.channel_count))
 
 
 @dataclass
