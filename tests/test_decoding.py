@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hard_media
 import numpy as np
 import pytest
 import srt
@@ -123,6 +124,13 @@ def test_channels_of_an_unknown_layout_count_equally(hard, name, count, channel)
     assert rms(audio.samples) == pytest.approx(rms(speech) / count, rel=0.05)
     assert np.corrcoef(audio.samples, speech)[0, 1] > 0.95
     assert np.array_equal(decode(hard / name).samples, audio.samples)
+
+
+def test_more_channels_than_ffmpeg_can_mix_fail_clearly(tmp_path):
+    path = hard_media.write_channels(tmp_path / "many.wav", np.zeros((65, 22050), np.int16), 22050)
+    with pytest.raises(MediaError, match=r"^could not decode audio: its 65 channels are more than FFmpeg can mix "
+                                         r"\(at most 64\); export the channels with speech"):
+        decode(path)
 
 
 def test_audio_that_starts_after_the_video_has_its_offset(hard):

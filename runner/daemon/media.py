@@ -40,6 +40,8 @@ from runner.core.text import printable
 from runner.output.languages import iso639_1
 
 SAMPLE_RATE = 16_000  # Hz, what Whisper and pyannote expect
+MAX_CHANNELS = 64
+"""The most channels libswresample converts (SWR_CH_MAX in libswresample/swresample_internal.h)."""
 TRUNCATION_TOLERANCE = 1.0  # seconds of declared audio that may be missing before we warn
 BITRATE_ESTIMATE_MARGIN = 0.02
 """A declared duration within 2 % of bytes x 8 / nominal bit rate is FFmpeg's estimate, no evidence."""
@@ -73,6 +75,7 @@ class Track:
     language: str | None
     title: str | None
     default: bool = False
+    """The container flags it as the track to play (disposition ``default``)."""
 
     def describe(self) -> str:
         """``track 2 (eng, "Main")`` for messages and the job page."""
@@ -359,6 +362,10 @@ def _decode_stream(container: av.container.InputContainer, stream: av.AudioStrea
             decoded.start = frame.time
         kind = (frame.format.name, frame.layout.name, frame.layout.nb_channels, frame.sample_rate)
         if converter is None or converter.kind != kind:
+            if frame.layout.nb_channels > MAX_CHANNELS:
+                raise MediaError(f"could not decode audio: its {frame.layout.nb_channels} channels are more than "
+                                 f"FFmpeg can mix (at most {MAX_CHANNELS}); export the channels with speech, or "
+                                 "fewer channels, to a file of its own")
             if converter is not None:
                 decoded.take(converter)
             if decoded.envelopes is None and frame.layout.nb_channels >= 2:
