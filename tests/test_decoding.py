@@ -17,6 +17,7 @@ from hard_media import LATE, SPEECH_CHANNEL, hard_media_dir  # noqa: F401 (the f
 from media_tools import ffmpeg
 
 from runner.daemon.media import MIX_WARNING, MediaError, decode, stream_languages
+from webui.jobfiles import transcript_lines
 
 DATA = Path(__file__).parent / "data"
 
@@ -175,6 +176,7 @@ def test_a_job_records_its_track_and_writes_on_the_videos_timeline(hard, app, su
 
 
 def test_the_job_page_shows_the_track_and_the_offset(hard, app, submit, perform, client):
+    assert 'name="audio_track"' in client.get("/upload").get_data(as_text=True)
     job = submit(hard / "two_tracks.mkv", formats=("txt",))
     assert perform(job.id) == "succeeded"
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
@@ -182,4 +184,7 @@ def test_the_job_page_shows_the_track_and_the_offset(hard, app, submit, perform,
     assert "this file has 2 audio tracks" in page
     late = submit(hard / "late.mkv", formats=("txt",))
     assert perform(late.id) == "succeeded"
-    assert "s into the video (cue times shifted)" in client.get(f"/jobs/{late.id}").get_data(as_text=True)
+    page = client.get(f"/jobs/{late.id}").get_data(as_text=True)
+    assert "s into the video (cue times shifted)" in page and "track 1 of" not in page
+    row = app.store.get(late.id)  # no json output: the page's lines come from the checkpoint, shifted too
+    assert transcript_lines(row, app.store)[0].start == pytest.approx(row.audio["offset"])
