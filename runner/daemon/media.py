@@ -210,8 +210,9 @@ def _video_start(container: av.container.InputContainer) -> float | None:
 
 
 def _offset(audio_start: float | None, video_start: float | None) -> float:
-    """Seconds from the video's start to the first decoded audio sample (after the codec's priming
-    samples are dropped), rounded to ms; 0 for audio alone or audio that starts with the video."""
+    """Seconds from the video's start to the timestamp of the first decoded audio frame (the waveform
+    is laid on the timeline from there), rounded to ms; 0 for audio alone or audio that starts with
+    (or before) the video."""
     if audio_start is None or video_start is None:
         return 0.0
     offset = round(audio_start - video_start, 3)
