@@ -42,6 +42,9 @@ def test_stereo_is_the_mean_of_its_channels_not_louder(hard):
     assert audio.channels is not None and audio.channels.shape == (2, audio.samples.size)
     assert np.abs(audio.channels.mean(axis=0) - audio.samples).max() <= 1e-3  # not x 1.41 (FFmpeg's float mix)
     assert decode(hard / "stereo.flac").channels is None
+    mono = decode(DATA / "sample.wav", keep_channels=True)  # 16 kHz 16-bit mono: the mix needs no conversion
+    assert mono.channels is not None and mono.channels.shape == (1, mono.samples.size)
+    assert np.abs(mono.channels[0] - mono.samples).max() <= 1e-3
 
 
 def test_the_default_track_else_the_one_asked_for(hard):

@@ -295,9 +295,6 @@ class _Converter:
         """Convert ``frame`` (None: flush what the resamplers hold)."""
         if frame is not None:
             frame.pts = None  # as decode_audio does: no timestamp checks or gap filling
-        if self.mono is not None:
-            self.mix.extend(out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
-                            for out in self.mono.resample(frame))
         if self.every is not None:
             for out in self.every.resample(frame):
                 chunk = out.to_ndarray().reshape(-1, self.channel_count)  # packed: one plane of n x c
@@ -308,6 +305,11 @@ class _Converter:
         if self.coarse is not None and self.envelopes is not None:
             for out in self.coarse.resample(frame):
                 self.envelopes.add(out.to_ndarray().reshape(-1, self.channel_count))
+        # Last: a conversion with nothing to do (16-bit mono at 16 kHz) hands the frame's buffers on to
+        # its output and leaves the frame empty for any resampler after it.
+        if self.mono is not None:
+            self.mix.extend(out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+                            for out in self.mono.resample(frame))
 
 
 @dataclass
