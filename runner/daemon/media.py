@@ -227,6 +227,13 @@ def _native(layout: av.AudioLayout) -> bool:
     return layout.nb_channels <= 2 or not any(name == "NONE" or name.startswith(("USR", "AMBI")) for name in names)
 
 
+def _separable(layout: av.AudioLayout) -> bool:
+    """True for channels that may each hold a voice of their own: stereo, or channels without a
+    layout (a multi-track recorder's export). Surround layouts (5.1, 7.1) are not: their centre
+    holds the dialogue, the others music and effects, which differ from it by design."""
+    return layout.nb_channels == 2 or (layout.nb_channels > 2 and not _native(layout))
+
+
 class _Envelopes:
     """Per-channel RMS over ``ENVELOPE_WINDOW``-sample windows, fed in chunks of shape (n, c) and
     measured ``ENVELOPE_BATCH`` samples at a time (a frame at a time costs more than the resampling)."""
@@ -371,7 +378,7 @@ def _decode_stream(container: av.container.InputContainer, stream: av.AudioStrea
                                  "fewer channels, to a file of its own")
             if converter is not None:
                 decoded.take(converter)
-            if decoded.envelopes is None and frame.layout.nb_channels >= 2:
+            if decoded.envelopes is None and _separable(frame.layout):
                 decoded.envelopes = _Envelopes(frame.layout.nb_channels)
             converter = _Converter(frame, keep_channels, decoded.envelopes)
         try:
