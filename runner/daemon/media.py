@@ -11,12 +11,14 @@ the engine alone would hear; what it does beyond that:
 * damaged packets are skipped with one warning, and a file is called cut off only on evidence: a
   decode or demux error, or a duration its container declares that decoding fell short of (never
   FFmpeg's estimate from bytes / bit rate, which a large tag inflates);
-* layouts FFmpeg cannot name (WAV without a channel mask, 3 to 255 channels) are mixed with equal
+* layouts FFmpeg cannot name (WAV without a channel mask, 3 to 64 channels) are mixed with equal
   weight 1/c for every channel, instead of FFmpeg's guessed surround layout that drops a channel as
-  LFE (or fails above 64 channels);
+  LFE (or fails); more than 64 channels (``MAX_CHANNELS``) fail with a message that says so;
 * the audio track is the one asked for (``track``), else the default-flagged one, else the first;
 * ``Audio.offset`` is where the audio starts on the media's timeline (a track that starts 2.5 s
-  after the video has 2.5), for the writers to shift cue times by.
+  after the video has 2.5), for the writers to shift cue times by;
+* with ``keep_channels``, every channel at 16 kHz as well (for ``channels = separate``); without,
+  stereo (or unnamed) channels that hold different voices give a warning suggesting it.
 
 Errors here are permanent properties of the file (empty, not media, no audio stream); their
 messages are written for the person who submitted it.
