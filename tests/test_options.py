@@ -176,7 +176,7 @@ def test_job_files_of_older_versions_still_load(app):
     diarized = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
     assert job_file_options(app, diarized) == JobOptions.from_mapping(diarized)
     current = {**diarized, "max_line_length": 42, "max_lines": 2, "max_cue_seconds": 7.0, "max_cps": 20.0,
-               "naming": "standard"}  # cue shaping and naming came later: their defaults
+               "naming": "standard", "audio_track": None}  # cue shaping, naming, audio_track came later
     assert JobOptions.from_mapping(diarized).to_dict() == current
     assert job_file_options(app, {**current, "max_lines": 0}) == JobOptions.from_mapping({**current, "max_lines": 0})
 
@@ -209,3 +209,21 @@ def test_cue_limits_and_naming_the_same_by_every_way_in(app, upload, tmp_path):
     with pytest.raises(FolderSettingsError, match='naming must be one of standard, media'):
         via_folder(tmp_path, 'naming = "plex"\n')
     assert upload(AUDIO, max_cps="", max_lines=" ").json["options"]["max_cps"] == 20.0  # a cleared form field
+
+
+def test_audio_track_the_same_by_every_way_in(app, upload, tmp_path):
+    """A track number or a language tag, by CLI, upload, folder settings and job file alike."""
+    assert via_cli(app, "--audio-track", "2")[2] == JobOptions(audio_track=2)
+    assert via_cli(app, "--audio-track", "GER")[2] == JobOptions(audio_track="ger")
+    assert upload(AUDIO, audio_track="2").json["options"]["audio_track"] == 2
+    assert upload(AUDIO, audio_track="de").json["options"]["audio_track"] == "de"
+    assert upload(AUDIO, audio_track="").json["options"]["audio_track"] is None  # an empty form field
+    assert via_folder(tmp_path, "audio_track = 3\n") == JobOptions(audio_track=3)
+    assert via_folder(tmp_path, 'audio_track = "eng"\n') == JobOptions(audio_track="eng")
+    assert JobOptions.from_mapping(JobOptions(audio_track="de").to_dict()) == JobOptions(audio_track="de")
+    message = "audio_track must be a number from 1 to 100 or a language tag, got 0"
+    assert via_cli(app, "--audio-track", "0")[0] == 2 and message in via_cli(app, "--audio-track", "0")[1]
+    assert "audio_track must be a track number (1 is the first audio track)" in upload(
+        AUDIO, audio_track="english").json["error"]
+    with pytest.raises(FolderSettingsError, match="audio_track must be a track number or a language tag"):
+        via_folder(tmp_path, "audio_track = 1.5\n")

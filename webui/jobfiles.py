@@ -83,7 +83,7 @@ def output_formats(job: Job, formats: tuple[str, ...], store: JobStore) -> list[
 def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     """The job's transcript: the segments of its JSON output, or, without one (still running, no
     ``json`` format asked for, or one that is not the file the service wrote), the segments its
-    runner has checkpointed.
+    runner has checkpointed (shifted by the audio's offset, as the outputs are).
 
     Raises:
         OSError: the JSON output exists but cannot be read.
@@ -91,5 +91,6 @@ def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     """
     transcript = read_transcript_output(job, store)
     if transcript is None:
-        return [Line(s.start, s.end, s.text) for s in store.segments(job.id)]
+        offset = float((job.audio or {}).get("offset") or 0.0)
+        return [Line(s.start + offset, s.end + offset, s.text) for s in store.segments(job.id)]
     return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]

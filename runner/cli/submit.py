@@ -28,6 +28,9 @@ from runner.jobs.view import job_to_dict
 @click.option("--vad-filter/--no-vad-filter", "--vad/--no-vad", "vad_filter", default=True, show_default=True,
               help="Skip silence with the VAD filter.")
 @click.option("--word-timestamps/--no-word-timestamps", default=True, show_default=True)
+@click.option("--audio-track", metavar="N|LANG",
+              help="Audio track of a file with several: its number (1 is the first) or a language tag "
+                   "(de, ger); default: the default-flagged track, else the first.")
 @click.option("--diarize", is_flag=True, help="Tell who spoke when (runners need spoolscribe[diarization]).")
 @click.option("--num-speakers", metavar="N", help="With --diarize: the number of speakers, when known.")
 @click.option("--min-speakers", metavar="N", help="With --diarize: at least this many speakers.")

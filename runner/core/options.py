@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,10 @@ MAX_TEXT_OPTION = 2000
 MAX_SPEAKERS = 100
 """Most speakers a job may ask diarization to find."""
 SPEAKER_COUNTS: tuple[str, ...] = ("num_speakers", "min_speakers", "max_speakers")
+MAX_AUDIO_TRACK = 100
+"""Highest audio track number an option may name."""
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8})*")
+"""An ISO 639 language tag as containers write them (``en``, ``eng``, ``ger``, ``en-us``)."""
 NAMINGS: tuple[str, ...] = ("standard", "media")
 """How an inbox job's results are named: ``talk.srt`` beside the file, or ``Movie (2020).en.srt``
 for media servers (see ``runner.output.inbox``)."""
@@ -47,6 +52,8 @@ class JobOptions:
     Subtitle cues (srt, vtt) are shaped within ``max_line_length`` characters per line,
     ``max_lines`` lines, ``max_cue_seconds`` seconds and ``max_cps`` characters per second; 0 turns
     a limit off, all four 0 keeps whole segments. ``naming`` is "standard" or "media" (inbox jobs only).
+    ``audio_track`` picks the audio stream of a file with several: a number from 1 (the second audio
+    track is 2) or a language tag (``de``, ``ger``, ``deu``); None takes the default-flagged one.
     """
 
     language: str | None = None
@@ -66,6 +73,7 @@ class JobOptions:
     max_cue_seconds: float = 7.0
     max_cps: float = 20.0
     naming: str = "standard"
+    audio_track: int | str | None = None
 
     def __post_init__(self) -> None:
         language = (self.language or "").strip().lower()
@@ -94,6 +102,23 @@ class JobOptions:
         self._check_cue_limits()
         if self.naming not in NAMINGS:
             raise OptionsError(f"naming must be one of {', '.join(NAMINGS)}, got {self.naming!r}")
+        self._check_audio_track()
+
+    def _check_audio_track(self) -> None:
+        track = self.audio_track
+        if isinstance(track, str):
+            track = track.strip().lower() or None
+            object.__setattr__(self, "audio_track", track)
+        if track is None:
+            return
+        if isinstance(track, bool) or not isinstance(track, int | str):
+            raise OptionsError(f"audio_track must be a track number or a language tag, got {track!r}")
+        if isinstance(track, int) and not 1 <= track <= MAX_AUDIO_TRACK:
+            raise OptionsError(f"audio_track must be a number from 1 to {MAX_AUDIO_TRACK} or a language tag, "
+                               f"got {track!r}")
+        if isinstance(track, str) and not LANGUAGE_TAG.fullmatch(track):
+            raise OptionsError(f"audio_track must be a track number (1 is the first audio track) or a language "
+                               f"tag such as en, deu or ger, got {track!r}")
 
     def _check_cue_limits(self) -> None:
         for name, (low, high) in CUE_LIMITS.items():
@@ -210,6 +235,15 @@ def _number(key: str, value: Any) -> float | None:
     raise OptionsError(f"{key} must be a number, got {value!r}")
 
 
+def _track(key: str, value: Any) -> int | str | None:
+    if isinstance(value, str):
+        value = value.strip()
+        return int(value) if value.isdigit() else (value or None)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise OptionsError(f"{key} must be a track number or a language tag, got {value!r}")
+
+
 def _formats(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or (isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)):
         return parse_formats(value)
@@ -219,7 +253,7 @@ def _formats(key: str, value: Any) -> tuple[str, ...]:
 # Each option's conversion, by the type of its field (a new type fails here, at import).
 _CONVERT = {field.name: {"str": _text, "str | None": _text, "bool": _flag, "int | None": _count,
                          "int": _whole, "float": _number,
-                         "tuple[str, ...]": _formats}[str(field.type)]
+                         "tuple[str, ...]": _formats, "int | str | None": _track}[str(field.type)]
             for field in dataclasses.fields(JobOptions)}
 OPTION_NAMES: tuple[str, ...] = tuple(_CONVERT)
 """The canonical option names, in the order of ``JobOptions``'s fields."""
@@ -234,8 +268,9 @@ def parse_options(mapping: Mapping[str, Any]) -> dict[str, Any]:
     keys and only the options given. Values may be strings or already typed: text options take
     strings; ``vad_filter``, ``word_timestamps`` and ``diarize`` take booleans or
     true/false/yes/no/on/off/1/0; speaker counts take whole numbers or their digits (an empty
-    string is no count); the cue limits take numbers or their digits (an empty string is the
-    default); ``formats`` takes a comma list or a list of names. None (JSON null) means not given.
+    string is no count); ``audio_track`` takes a number, its digits or a language tag; the cue limits
+    take numbers or their digits (an empty string is the default); ``formats`` takes a comma list or a
+    list of names. None (JSON null) means not given.
     Values are checked for their kind here, for their range by ``JobOptions``.
 
     Raises:

@@ -85,6 +85,10 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    audio: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """Once decoded: the audio track transcribed, ``{"number", "language", "title", "tracks", "offset"}``
+    (``number`` from 1 among ``tracks`` audio streams; ``offset`` seconds from the video's start to
+    the audio's, added to every time written)."""
     outputs: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Absolute paths of the output files written, in format order."""
     created_at: Mapped[datetime] = mapped_column()

@@ -4,6 +4,7 @@ the one reader of a job's JSON output (``read_transcript``), the inverse of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,6 +123,22 @@ class Transcript:
     duration: float
     segments: tuple[Segment, ...] = field(default=())
     turns: tuple[Turn, ...] | None = None
+
+    def shifted(self, offset: float) -> Transcript:
+        """The transcript on the media's timeline: every segment, word and turn time (and the
+        duration) plus ``offset`` seconds, where the audio starts after the video (``jobs.audio``).
+        Applied once, to the transcript every writer gets (``runner.daemon.perform``)."""
+        if not offset:
+            return self
+
+        def word(w: Word) -> Word:
+            return dataclasses.replace(w, start=w.start + offset, end=w.end + offset)
+
+        segments = tuple(dataclasses.replace(s, start=s.start + offset, end=s.end + offset,
+                                             words=tuple(map(word, s.words))) for s in self.segments)
+        turns = None if self.turns is None else tuple(
+            dataclasses.replace(t, start=t.start + offset, end=t.end + offset) for t in self.turns)
+        return dataclasses.replace(self, duration=self.duration + offset, segments=segments, turns=turns)
 
     @property
     def text(self) -> str:

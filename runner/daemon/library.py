@@ -67,7 +67,7 @@ def write_library_results(settings: Settings, store: JobStore, job: JobFile, med
     """
     formats = output_formats(job.options.formats, transcript)
     try:
-        streams = stream_languages(media)
+        streams = stream_languages(media, job.options.audio_track)
     except MediaError:  # decoded a moment ago: gone or unreadable now, so nothing is known inside
         streams = StreamLanguages(None, ())
     language = subtitle_language(job.options.language, transcript.language, transcript.language_probability,

@@ -127,8 +127,10 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     started = time.monotonic()
     if not store.record_progress(job.id, runner, stage="decoding"):
         raise _Lost()
-    audio = _decode(ctx.spool.media_path(job.media))
+    audio = _decode(ctx.spool.media_path(job.media), job.options.audio_track)
     warnings = list(audio.warnings)
+    if not store.record_progress(job.id, runner, audio=_audio_record(audio)):
+        raise _Lost()
     duration = audio.duration
     if job.options.task == "detect":
         return _detect(ctx, job, audio, warnings, started)
@@ -139,7 +141,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     if row is not None and segments and transcript_complete(row):
         log.info("runner %s: job %s was transcribed before; writing its outputs again", runner, job.id)
         transcript = Transcript(row.language, row.language_probability, duration, tuple(segments))
-        return _succeed(ctx, job, transcript, warnings, started)
+        return _succeed(ctx, job, transcript, warnings, started, audio.offset)
     if segments:
         log.info("runner %s: job %s resumes at %.1f s of %.1f s", runner, job.id, resume_at, duration)
     if not store.record_progress(job.id, runner, stage="transcribing", duration=duration, warnings=warnings,
@@ -168,7 +170,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
                 last_write = time.monotonic()
     except _Lost:
         pending.clear()
-        return _cancelled(ctx, job, segments, warnings, recognition.language, duration)
+        return _cancelled(ctx, job, segments, warnings, recognition.language, duration, audio.offset)
     except _TimeLimit:
         _checkpoint(ctx, job, pending, segments[-1].end, duration)
         return _fail(ctx, job, f"stopped after {time.monotonic() - started:.0f} s: past the time limit of "
@@ -178,7 +180,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     try:
         _checkpoint(ctx, job, pending, processed if outcome != JobStatus.SUCCEEDED.value else duration, duration)
     except _Lost:
-        return _cancelled(ctx, job, segments, warnings, recognition.language, duration)
+        return _cancelled(ctx, job, segments, warnings, recognition.language, duration, audio.offset)
     if outcome == "handed back":
         _hand_back(ctx, job)
         return outcome
@@ -187,11 +189,14 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
     if job.options.diarize:
         transcript = _diarize(ctx, job, audio, transcript, warnings)
-    return _succeed(ctx, job, transcript, warnings, started)
+    return _succeed(ctx, job, transcript, warnings, started, audio.offset)
 
 
-def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float) -> str:
-    """Write the outputs of a whole transcript and end the job succeeded."""
+def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float,
+             offset: float = 0.0) -> str:
+    """Write the outputs of a whole transcript (its times on the audio's timeline; ``offset``
+    seconds where the audio starts on the media's) and end the job succeeded."""
+    transcript = transcript.shifted(offset)
     if {"srt", "vtt"} & set(job.options.formats):
         warning = shaping_warning(transcript, CueLimits.from_options(job.options))
         warnings.extend([warning] if warning and warning not in warnings else [])
@@ -220,15 +225,22 @@ def _detect(ctx: WorkContext, job: JobFile, audio: Audio, warnings: list[str], s
     if not ctx.store.record_progress(job.id, ctx.runner, duration=audio.duration, language=language,
                                      language_probability=probability):
         raise _Lost()
-    return _succeed(ctx, job, Transcript(language, probability, audio.duration), warnings, started)
+    return _succeed(ctx, job, Transcript(language, probability, audio.duration), warnings, started, audio.offset)
 
 
 @retry(retry=retry_if_exception_type(OSError), wait=wait_exponential(multiplier=0.5, max=4),
        stop=stop_after_attempt(4), reraise=True)
-def _decode(path: Path) -> Audio:
-    """Decode, retrying a file that is briefly unreadable (an OSError, e.g. a share hiccup)
-    about 4 times over 3 s; a MediaError (the file itself is bad) fails at once."""
-    return decode(path)
+def _decode(path: Path, track: int | str | None) -> Audio:
+    """Decode audio track ``track`` (None: the default one), retrying a file that is briefly
+    unreadable (an OSError, e.g. a share hiccup) about 4 times over 3 s; a MediaError (the file
+    itself is bad) fails at once."""
+    return decode(path, track=track)
+
+
+def _audio_record(audio: Audio) -> dict[str, object]:
+    """The ``jobs.audio`` record of a decoded track (see ``runner.core.schema.Job.audio``)."""
+    track = audio.track.to_dict() if audio.track else {"number": 1, "language": None, "title": None}
+    return {**track, "tracks": audio.tracks, "offset": audio.offset}
 
 
 def _diarize(ctx: WorkContext, job: JobFile, audio: Audio, transcript: Transcript, warnings: list[str]) -> Transcript:
@@ -316,9 +328,10 @@ def _metadata(job: JobFile, settings: Settings) -> dict:
 
 
 def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings: list[str],
-               language: str | None, duration: float) -> str:
-    """Keep the partial transcript of a job cancelled while it ran, unless a newer version of its
-    inbox file superseded it (that version's job writes the results: nothing is kept)."""
+               language: str | None, duration: float, offset: float) -> str:
+    """Keep the partial transcript of a job cancelled while it ran (shifted by ``offset`` seconds),
+    unless a newer version of its inbox file superseded it (that version's job writes the results:
+    nothing is kept)."""
     current = ctx.store.get(job.id)
     if current is None or current.status != JobStatus.CANCELLED.value:
         raise _Lost()
@@ -328,7 +341,7 @@ def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings
         log.info("runner %s: job %s superseded by a newer version of %s; nothing kept", ctx.runner, job.id,
                  printable(job.inbox_path))
         return JobStatus.CANCELLED.value
-    transcript = Transcript(language, None, duration, tuple(segments))
+    transcript = Transcript(language, None, duration, tuple(segments)).shifted(offset)
     written = _write_results(ctx.settings, job, transcript, partial=True)
     record_outputs(ctx.store.engine, job.id, written)
     ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],

@@ -18,6 +18,7 @@ The file (TOML, UTF-8)::
     max_cue_seconds = 7
     max_cps = 20
     naming = "media"             # Movie (2020).en.srt beside the video (runner.daemon.library)
+    audio_track = "eng"          # of a file with several audio tracks: a language tag or a number from 1
 
 The keys are the job option names everywhere (``runner.core.options``); the older ``prompt``,
 ``vad`` and ``format`` are still accepted.

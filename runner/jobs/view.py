@@ -35,6 +35,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "error": job.error,
         "warnings": list(job.warnings or []),
+        "audio": job.audio,
         "outputs": list(job.outputs or []),
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
