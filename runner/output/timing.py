@@ -124,6 +124,7 @@ class _Fitter:
         self.counts[noun, kind] += 1
 
     def corrections(self) -> tuple[str, ...]:
+        """One sentence per kind of correction counted, by noun, then by kind."""
         said = []
         for noun in _NOUNS:
             for kind, (one, many) in _SAID.items():
@@ -145,8 +146,8 @@ def _fit_words(fitter: _Fitter, words: Sequence[Word], low: int, high: int) -> t
 
 def fit_to_audio(transcript: Transcript) -> Fitted:
     """``transcript`` with every time within its audio and in order (see the module's description),
-    times in whole milliseconds, and the corrections made. Idempotent: a fitted transcript fits
-    as it is, with no corrections."""
+    segment, word and turn times in whole milliseconds (its duration as it was), and the
+    corrections made. Idempotent: a fitted transcript fits as it is, with no corrections."""
     fitter = _Fitter(to_milliseconds(transcript.duration))
     spans = [(*fitter.span("segment", s.start, s.end), s) for s in transcript.segments]
     segments = tuple(dataclasses.replace(_timed(segment, start, end),
@@ -157,6 +158,4 @@ def fit_to_audio(transcript: Transcript) -> Fitted:
         turn_spans = [(*fitter.span("speaker turn", t.start, t.end), t) for t in transcript.turns]
         turns = tuple(_timed(turn, start, end) for start, end, turn in fitter.ordered("speaker turn", turn_spans,
                                                                                        apart=False))
-    fitted = dataclasses.replace(transcript, duration=fitter.end / 1000, segments=segments, turns=turns)
-    return Fitted(fitted, fitter.corrections())
-
+    return Fitted(dataclasses.replace(transcript, segments=segments, turns=turns), fitter.corrections())
