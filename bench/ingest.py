@@ -7,7 +7,12 @@ Runs a real ``spoolscribe ingest`` process on a throw-away inbox (no runner is n
 - burst: --burst small files written as fast as possible; the time from the last write until all
   are queued, and a check that each is queued exactly once (also after two more quiet periods).
 
+With ``--watch-limit N`` the daemon runs in a user namespace allowed N inotify watches (Linux 5.11
+and later; ``unshare -U -r``), below an inbox of ``--folders`` folders made beforehand: the files go
+to folders created later, beyond the limit, which the daemon polls every poll interval.
+
     .venv/bin/python bench/ingest.py            # 100 + 1,000 files, about a minute
+    .venv/bin/python bench/ingest.py --watch-limit 50 --folders 300
 """
 
 from __future__ import annotations
@@ -79,16 +84,24 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1000, help="files dropped at once")
     parser.add_argument("--quiet", type=float, default=1.0, help="quiet period (seconds)")
     parser.add_argument("--polling", action="store_true", help="use the polling observer")
+    parser.add_argument("--watch-limit", type=int, default=0, help="inotify watches allowed (0: the system's)")
+    parser.add_argument("--folders", type=int, default=300, help="folders made beforehand with --watch-limit")
     args = parser.parse_args()
     quiet = str(args.quiet)
     with Deployment(SPOOLSCRIBE_INBOX_QUIET=quiet, SPOOLSCRIBE_INBOX_CLOSE_QUIET=quiet,
                     SPOOLSCRIBE_INBOX_POLLING="1" if args.polling else "0") as deployment:
         inbox = deployment.app.settings.inbox_dir
         inbox.mkdir()
+        wrapper: tuple[str, ...] = ()
+        if args.watch_limit:
+            for number in range(args.folders):
+                (inbox / f"client {number}").mkdir()
+            wrapper = ("unshare", "-U", "-r", "sh", "-c",
+                       f'echo {args.watch_limit} > /proc/sys/user/max_inotify_watches && exec "$@"', "sh")
         _ = deployment.app.store  # migrate before the daemon starts
         log_path = deployment.home / "ingest.log"
         with open(log_path, "ab") as log:
-            daemon = subprocess.Popen([SPOOLSCRIBE, "ingest", "--name", "bench"], env=deployment.env,
+            daemon = subprocess.Popen([*wrapper, SPOOLSCRIBE, "ingest", "--name", "bench"], env=deployment.env,
                                       stdout=log, stderr=subprocess.STDOUT)
         deployment.runners["ingest"] = daemon  # stopped with the deployment
         wait_until(lambda: "watching" in log_path.read_text(), 60, 0.05)
@@ -96,12 +109,19 @@ def main() -> None:
         elapsed, queued, later = measure_burst(deployment, inbox, args.burst, args.quiet)
         logged = log_path.read_text()
         mode = "polling" if args.polling else "inotify"
+        target = "< 1000 ms"
+        if args.watch_limit:
+            poll = deployment.app.settings.inbox_poll_interval
+            mode += (f", {args.watch_limit} watches for {args.folders + 1} folders: the files' folders are "
+                     f"beyond the limit, polled every {poll:g} s")
+            target = f"< {poll * 1000 + 1000:.0f} ms"
+            assert "inotify watch limit is reached" in logged, logged
         cpus = os.cpu_count()
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     print(f"inbox latency: stable (last write + {args.quiet:g} s quiet period) to queued, "
           f"{len(latencies)} files 0.25 s apart ({mode}, {cpus} CPUs)")
     print_table(["files", "median ms", "p95 ms", "p99 ms", "max ms", "target"],
-                [(len(latencies), statistics.median(latencies), cuts[94], cuts[98], max(latencies), "< 1000 ms")])
+                [(len(latencies), statistics.median(latencies), cuts[94], cuts[98], max(latencies), target)])
     print()
     print(f"burst: {args.burst} files of {len(small_wav(0))} bytes written at once")
     print_table(["files", "all queued after last write s", "of which quiet period s", "files/s", "jobs",

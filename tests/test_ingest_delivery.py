@@ -62,21 +62,23 @@ def test_a_file_on_another_filesystem_is_copied(app):
         assert media.read_bytes() == path.read_bytes()
 
 
-def test_the_same_version_or_the_same_content_is_not_queued_again_unless_forced(app, inbox, delivery):
+def test_the_same_version_or_the_same_content_at_the_same_path_is_not_queued_again_unless_forced(
+        app, inbox, delivery):
     path, info = drop(inbox, "talk.flac")
     first = delivery.deliver(path, info)
     assert delivery.deliver(path, info) == Delivered(Outcome.KNOWN, first.job_id)
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))  # dropped again: a new mtime
     again = delivery.deliver(path, os.stat(path))
     assert again == Delivered(Outcome.DUPLICATE, first.job_id)
-    copy, copy_info = drop(inbox, "sub/copy of talk.flac")
-    assert delivery.deliver(copy, copy_info).outcome is Outcome.DUPLICATE
-    assert delivery.deliver(copy, copy_info).outcome is Outcome.KNOWN  # the duplicate was recorded
+    assert delivery.deliver(path, os.stat(path)).outcome is Outcome.KNOWN  # the duplicate was recorded
+    copy, copy_info = drop(inbox, "sub/copy of talk.flac")  # another file with the same bytes: its own job
+    copied = delivery.deliver(copy, copy_info)
+    assert copied.outcome is Outcome.QUEUED and copied.superseded == ()
     forced = delivery.deliver(copy, copy_info, force=True)
-    assert forced.outcome is Outcome.QUEUED and forced.job_id != first.job_id
+    assert forced.outcome is Outcome.QUEUED and forced.superseded == (copied.job_id,)
     other, other_info = drop(inbox, "other.wav", DATA / "sample.wav")
     assert delivery.deliver(other, other_info).outcome is Outcome.QUEUED
-    assert app.store.counts()["queued"] == 3
+    assert app.store.counts()["queued"] == 3 and app.store.counts()["cancelled"] == 1
 
 
 def test_a_file_that_changed_while_it_was_read_is_not_taken(app, inbox, delivery):

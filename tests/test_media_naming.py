@@ -18,7 +18,6 @@ from runner.core.settings import Settings
 from runner.core.spool import JobFile
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.library import write_library_results
-from runner.ingest.delivery import sha256_file
 from runner.ingest.ledger import Ledger
 from runner.output.inbox import existing_subtitle, media_output_paths
 from runner.output.languages import iso639_1, subtitle_language
@@ -181,13 +180,12 @@ def test_a_media_library_folder_gets_exactly_the_files_a_media_server_picks_up(
         job = jobs[name]
         assert [Path(p).suffix for p in job.outputs] == [".txt", ".json"]
         assert all(Path(p).parent == app.settings.outputs_dir / job.id for p in job.outputs)
-        record = Ledger(app.store.engine).find_content(sha256_file(library / name))
+        record = Ledger(app.store.engine).newest(str(library / name))
         assert record.status == "skipped" and record.reason
         page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
         assert f"subtitles skipped: {record.reason}" in page
-    assert "Second (2021).en.srt" in Ledger(app.store.engine).find_content(
-        sha256_file(library / "Second (2021).mkv")).reason
-    assert Ledger(app.store.engine).find_content(sha256_file(library / "Movie (2020).mkv")).status == "queued"
+    assert "Second (2021).en.srt" in Ledger(app.store.engine).newest(str(library / "Second (2021).mkv")).reason
+    assert Ledger(app.store.engine).newest(str(library / "Movie (2020).mkv")).status == "queued"
     assert daemon.poll() is None and daemon.log().count("queued for") == 3  # the new .en.srt became no job
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from runner.cli.app import App, fails_cleanly, settings_for
+from runner.core.text import printable
 
 
 @click.command("ingest")
@@ -31,7 +32,7 @@ def ingest(ctx: click.Context, inbox: Path | None, quiet: float | None, polling:
            forced: tuple[Path, ...]) -> None:
     """Watch the inbox: every complete media file dropped in becomes one job, results land next to it."""
     from runner.ingest.daemon import IngestDaemon, IngestError
-    from runner.ingest.delivery import Delivery
+    from runner.ingest.delivery import Delivery, Outcome
     from runner.ingest.folders import FolderSettingsError
 
     settings = settings_for(ctx, inbox=str(inbox) if inbox else None, inbox_quiet=quiet, inbox_polling=polling)
@@ -46,6 +47,11 @@ def ingest(ctx: click.Context, inbox: Path | None, quiet: float | None, polling:
                 result = delivery.deliver(path, os.stat(path), force=True)
             except FolderSettingsError as exc:
                 raise click.ClickException(str(exc)) from None
+            if result.outcome is Outcome.EMPTY:
+                raise click.ClickException(f"{printable(path)} is empty; an empty file is never queued")
+            if result.outcome is Outcome.CHANGED:
+                raise click.ClickException(f"{printable(path)} changed while it was read; try again once it is "
+                                           "complete")
             click.echo(result.job_id)
         return
     if not settings.inbox:  # the default inbox under the data root is ours to make; a configured one is waited for

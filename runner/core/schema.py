@@ -136,12 +136,18 @@ class InboxFileStatus(str, enum.Enum):
     """Its content was already taken from another file or an earlier version: no new job."""
     SKIPPED = "skipped"
     """Its job ran, but its subtitles were not written beside it (media-library naming): ``reason`` says why."""
+    WAITING = "waiting"
+    """The file was empty when it was quiet: no job; it is taken once it has content (``reason``)."""
+    SUPERSEDED = "superseded"
+    """A newer version of the file was taken: this version's job was withdrawn or cancelled (if it had
+    not ended), and its results give way to the newer version's."""
 
 
 class InboxFile(Base):
     """The exactly-once record of a file taken from the inbox: one row per version of a file.
 
-    A file is not queued again while a row matches its (path, size, mtime) or its content hash.
+    A file is identified by its path: a version is not queued again while a row matches its (path,
+    size, mtime), or when its content hash is that of the newest row of the same path.
     No foreign key to ``jobs``: the record outlives a deleted job, so the file is not queued again.
     """
 
@@ -160,7 +166,8 @@ class InboxFile(Base):
     status: Mapped[str] = mapped_column(String(16))
     """An ``InboxFileStatus`` value."""
     job_id: Mapped[str | None] = mapped_column(String(26), default=None)
-    """The job made from this file (for a duplicate: the job of the same content); None while delivering."""
+    """The job made from this file (for a duplicate: the job of the same content); None while delivering
+    and for a waiting (empty) file."""
     created_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     """For a skipped file: why, for a person (``Movie (2020).en.srt is already beside it``)."""

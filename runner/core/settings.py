@@ -212,7 +212,7 @@ class Settings:
     """Watch by polling instead of inotify: for network filesystems (NFS, SMB/CIFS, FUSE mounts),
     whose changes made by other machines inotify never reports."""
     inbox_poll_interval: float = 2.0
-    """Seconds between two polls of the inbox tree when polling."""
+    """Seconds between two polls of the inbox tree when polling, or of the folders inotify cannot watch."""
     inbox_rescan_interval: float = 60.0
     """Seconds between two safety-net walks of the whole inbox tree (events and polls find files sooner)."""
     inbox_extensions: tuple[str, ...] = (

@@ -231,8 +231,9 @@ class JobStore:
 
     # -- people's actions -------------------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel a queued or running job (a runner stops it at its next segment).
+    def cancel(self, job_id: str, reason: str = "cancelled by request") -> Job:
+        """Cancel a queued or running job (a runner stops it at its next segment); ``reason`` becomes
+        its error.
 
         Raises:
             JobNotFound: no such job.
@@ -243,7 +244,7 @@ class JobStore:
             status=JobStatus.CANCELLED,
             finished_at=utcnow(),
             lease_expires_at=None,
-            error="cancelled by request",
+            error=reason,
         )
         return self._after_change(job_id, changed, "only a queued or running job can be cancelled")
 

@@ -26,14 +26,17 @@ from runner.core.settings import Settings
 from runner.core.spool import JobFile, Spool
 from runner.core.states import JobStatus
 from runner.core.store import JobStore, SegmentRow, transcript_complete
+from runner.core.text import printable
 from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
+from runner.daemon.inbox_results import clear_earlier_versions, leave_error_file
 from runner.daemon.library import is_media_job, write_library_results
 from runner.daemon.media import Audio, MediaError, decode
 from runner.daemon.recognizer import ModelError, Recognizer
+from runner.jobs.inbox_versions import is_superseded
 from runner.jobs.outputs import record_outputs
 from runner.output.cues import CueLimits, shaping_warning
-from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
+from runner.output.inbox import inbox_output_paths, is_inbox_job
 from runner.output.naming import output_formats, output_paths, safe_stem
 from runner.output.timing import fit_to_audio
 from runner.output.writing import write_outputs
@@ -116,7 +119,7 @@ def perform_job(job: JobFile, ctx: WorkContext) -> str:
 def _fail(ctx: WorkContext, job: JobFile, message: str) -> str:
     log.warning("runner %s: job %s failed (%s)", ctx.runner, job.id, message)
     if ctx.store.finish(job.id, ctx.runner, JobStatus.FAILED, error=message):
-        write_error_file(ctx.settings, job, message, ctx.runner)
+        leave_error_file(ctx.settings, ctx.store, job, message, ctx.runner)
     return JobStatus.FAILED.value
 
 
@@ -200,10 +203,14 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     media = ctx.spool.media_path(job.media)
     library = None if not is_media_job(job) else lambda: write_library_results(
         ctx.settings, ctx.store, job, media, transcript, warnings, _metadata(job, ctx.settings))
+    clear_earlier_versions(ctx.settings, ctx.store, job)
     written = _write_results(ctx.settings, job, transcript, warnings=warnings, media_library=library)
     record_outputs(ctx.store.engine, job.id, written)
     if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
                             warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
+        if is_inbox_job(job) and is_superseded(ctx.store.engine, job.id):  # a newer version's job writes
+            for path in written:
+                path.unlink(missing_ok=True)
         raise _Lost()
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
              ctx.runner, job.id, transcript.duration, time.monotonic() - started, len(transcript.segments))
@@ -321,10 +328,17 @@ def _metadata(job: JobFile, settings: Settings) -> dict:
 
 def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings: list[str],
                language: str | None, duration: float) -> str:
-    """Keep the partial transcript of a job cancelled while it ran."""
+    """Keep the partial transcript of a job cancelled while it ran, unless a newer version of its
+    inbox file superseded it (that version's job writes the results: nothing is kept)."""
     current = ctx.store.get(job.id)
     if current is None or current.status != JobStatus.CANCELLED.value:
         raise _Lost()
+    if is_inbox_job(job) and is_superseded(ctx.store.engine, job.id):
+        ctx.store.finished_while_running(job.id, warnings=[*warnings, "superseded by a newer version of the "
+                                                           "file: the partial transcript was not kept"])
+        log.info("runner %s: job %s superseded by a newer version of %s; nothing kept", ctx.runner, job.id,
+                 printable(job.inbox_path))
+        return JobStatus.CANCELLED.value
     warnings = [*warnings, "cancelled: the transcript is partial"]
     transcript = _fitted(Transcript(language, None, duration, tuple(segments)), warnings)
     written = _write_results(ctx.settings, job, transcript, partial=True)

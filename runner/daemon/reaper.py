@@ -17,8 +17,8 @@ from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.states import ENDED
 from runner.core.store import JobStore, utcnow
+from runner.daemon.inbox_results import leave_error_file
 from runner.jobs.submit import job_file_of
-from runner.output.inbox import write_error_file
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
             message = f"abandoned after {job.attempts} attempts (last runner {job.runner})"
             if store.end_abandoned(job.id, job.runner, job.lease_expires_at, error=message):
                 spool.finish(job.id)
-                write_error_file(settings, job_file_of(job), message, reaper)
+                leave_error_file(settings, store, job_file_of(job), message, reaper)
                 log.warning("runner %s: job %s failed: %s", reaper, job.id, message)
                 reaped.append(job.id)
         elif store.end_abandoned(job.id, job.runner, job.lease_expires_at):

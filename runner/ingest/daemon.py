@@ -8,9 +8,12 @@ One thread does all the work; watchdog's threads only put events into a queue. T
   ``inbox_rescan_interval`` seconds as a safety net;
 - takes each file whose quiet period has passed (``stability``) and delivers it (``delivery``).
 
-Problems are logged once, when they start, and survived. With inotify, a file the safety-net
-walk finds that no event announced (the watch limit reached below some folder, or a network
-filesystem) switches the daemon to polling, with one warning.
+Problems are logged once, when they start, and survived. With inotify, every folder needs a
+watch: a folder that cannot be watched (the watch limit, a folder the daemon may not read) is
+logged with what to do and walked every ``inbox_poll_interval`` seconds instead, until watching it
+works again (tried at each safety-net walk, and as soon as an unreadable folder can be read). A
+file the safety-net walk finds in a watched folder that no event announced (a network filesystem
+written by other machines) switches the daemon to polling, with one warning.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, cast
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -48,7 +51,7 @@ from runner.ingest.folders import SETTINGS_FILE, FolderSettingsError
 from runner.ingest.problems import Problems
 from runner.ingest.rules import IgnoreRules
 from runner.ingest.stability import FileKey, StabilityTracker, file_key
-from runner.ingest.watcher import Watcher
+from runner.ingest.watcher import Refusal, Watcher, watch_limit
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,9 @@ class IngestDaemon:
         self._watching_since = 0.0
         self._unannounced: dict[str, float] = {}
         """path -> ctime of new files a walk found before any event announced them (inotify only)."""
+        self.unwatched: dict[str, Refusal] = {}
+        """folder -> why inotify could not watch it; these folders are walked every poll interval."""
+        self._retrying = False
         self._stop = threading.Event()
         self._lock_file: IO[str] | None = None
 
@@ -111,17 +117,23 @@ class IngestDaemon:
         self.taken = self.delivery.ledger.latest_versions()
         log.info("ingest %s: started (inbox %s, quiet period %.1f s, pid %d)", self.name, self.inbox,
                  self.settings.inbox_quiet, os.getpid())
-        next_health = next_rescan = 0.0
+        next_health = next_rescan = next_poll = 0.0
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
                 if now >= next_health:
                     self.check_inbox()
                     next_health = now + HEALTH_INTERVAL
+                self.note_refusals()
                 if self._inbox_id is not None and now >= next_rescan:
-                    if next_rescan:  # the first walk ran when watching started
+                    if next_rescan and self.unwatched:  # try again to watch them (and walk all)
+                        self._retry_watching()
+                    elif next_rescan:  # the first walk ran when watching started
                         self.rescan()
                     next_rescan = now + self.settings.inbox_rescan_interval
+                if self.unwatched and now >= next_poll:
+                    self.poll_unwatched()
+                    next_poll = now + self.settings.inbox_poll_interval
                 self.take_due()
                 self.wait_for_events(min(next_health, self.tracker.next_due() or next_health))
         finally:
@@ -181,29 +193,125 @@ class IngestDaemon:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 self._lost_inbox(exc)
                 return
-            if self.watcher.polling:
-                self.problems.report(("watch",), "ingest %s: cannot watch %s (%s); trying again",
-                                     self.name, self.inbox, exc)
+            if exc.errno == errno.EMFILE and not self.watcher.polling:
+                self._fall_back_to_polling(f"{exc.strerror or exc}; raise the sysctl "
+                                           "fs.inotify.max_user_instances to use inotify")
                 return
-            self._fall_back_to_polling(f"{exc.strerror or exc}")
+            if exc.errno == errno.ENOSPC and not self.watcher.polling:
+                self._fall_back_to_polling(f"{exc.strerror or exc}; {self._limit_advice()}")
+                return
+            self.problems.report(("watch",), "ingest %s: cannot watch %s (%s); trying again",
+                                 self.name, self.inbox, exc.strerror or exc)
             return
-        self.problems.resolve(("watch",))
+        self.problems.resolve(("watch",), "ingest %s: watching %s works again", self.name, self.inbox)
         self.problems.resolve(("inbox",), "ingest %s: the inbox %s is back; looking for new files", self.name,
                               self.inbox)
         self._inbox_id, self._restart = identity, False
         self._watching_since = time.time()
-        log.info("ingest %s: watching %s (%s)", self.name, self.inbox, self.watcher.mode)
+        if not self._retrying:
+            log.info("ingest %s: watching %s (%s)", self.name, self.inbox, self.watcher.mode)
         self._unannounced.clear()
+        self.unwatched.clear()
+        self.note_refusals(started=True)
         self.rescan(initial=True)
 
+    def _retry_watching(self) -> None:
+        """Start watching anew (quietly): every folder is tried again, and the whole tree walked."""
+        self._restart = self._retrying = True
+        self.check_inbox()
+        self._retrying = False
+
     def _fall_back_to_polling(self, reason: str) -> None:
-        log.warning("ingest %s: inotify cannot be used for %s (%s); polling every %.1f s instead. Raise the "
-                    "sysctls fs.inotify.max_user_watches and max_user_instances to use inotify, or set "
-                    "SPOOLSCRIBE_INBOX_POLLING=1 to choose polling", self.name, self.inbox, reason,
+        log.warning("ingest %s: inotify cannot be used for %s (%s); polling every %.1f s instead (set "
+                    "SPOOLSCRIBE_INBOX_POLLING=1 to choose polling)", self.name, self.inbox, reason,
                     self.settings.inbox_poll_interval)
         self.watcher.use_polling()
         self._restart = True
         self.check_inbox()
+
+    # -- folders inotify cannot watch ----------------------------------------------------------
+
+    def note_refusals(self, started: bool = False) -> None:
+        """Take in the folders the watcher could not watch; log what is new, and (``started``: a
+        fresh observer's refusals are all there is) what works again."""
+        refusals = self.watcher.refusals()
+        if not refusals and not started:
+            return
+        for refusal in refusals:
+            folder = Path(refusal.path)
+            if refusal.error.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue  # gone meanwhile
+            if folder.is_relative_to(self.inbox) and not self.rules.ignored_directory(folder):
+                self.unwatched[refusal.path] = refusal
+        if started:
+            self._resolve_watched()
+        at_limit = [path for path, refusal in self.unwatched.items() if refusal.at_limit]
+        if at_limit and ("unwatched", "limit") not in self.problems:
+            self.problems.report(("unwatched", "limit"), "ingest %s: the inotify watch limit is reached: %d folder(s) "
+                                 "of the inbox are not watched, such as %s; their files are looked for every %.1f s "
+                                 "instead. Each folder takes one watch: %s", self.name, len(at_limit),
+                                 printable(at_limit[0]), self.settings.inbox_poll_interval,
+                                 self._limit_advice(len(at_limit)))
+        for path, refusal in self.unwatched.items():
+            if not refusal.at_limit:
+                self.problems.report(("unwatched", path), "ingest %s: cannot watch the folder %s (%s); its files are "
+                                     "looked for every %.1f s until it can be watched", self.name, printable(path),
+                                     refusal.error.strerror or refusal.error, self.settings.inbox_poll_interval)
+
+    def _resolve_watched(self) -> None:
+        """Log the end of every problem of an unwatched folder that is no longer unwatched."""
+        if not any(refusal.at_limit for refusal in self.unwatched.values()):
+            self.problems.resolve(("unwatched", "limit"), "ingest %s: every folder of the inbox is watched again "
+                                  "(inotify)", self.name)
+        for key in self.problems.matching(lambda key: key[0] == "unwatched" and key[1] != "limit"):
+            folder = cast(tuple[str, str], key)[1]
+            if folder not in self.unwatched:
+                self.problems.resolve(key, "ingest %s: the folder %s is watched again (inotify)", self.name,
+                                      printable(folder))
+
+    @staticmethod
+    def _limit_advice(needed: int = 0) -> str:
+        """What to raise, by at least ``needed`` watches (0: unknown), with the limit's value."""
+        limit = watch_limit()
+        if limit is None:
+            return "raise the sysctl fs.inotify.max_user_watches"
+        name, value = limit
+        by = f" by at least {needed}" if needed else ""
+        if name == "fs.inotify.max_user_watches":
+            return (f"raise the sysctl fs.inotify.max_user_watches (now {value}){by} (sysctl -w "
+                    f"fs.inotify.max_user_watches={max(value + needed, 2 * value)}, and a file in /etc/sysctl.d/ "
+                    "to keep it)")
+        return (f"raise the limit of this user namespace, the sysctl {name} (now {value}){by}, "
+                "or fs.inotify.max_user_watches on the host")
+
+    def _below_unwatched(self, path: str) -> bool:
+        """True if the file or folder at ``path`` lies in a folder inotify could not watch."""
+        return any(str(folder) in self.unwatched for folder in Path(path).parents)
+
+    def poll_unwatched(self) -> None:
+        """Walk the folders inotify could not watch (the topmost ones; the others lie below them).
+
+        A folder gone is forgotten; once a folder unreadable before can be listed, watching is tried again.
+        """
+        readable_again = gone = False
+        tops: list[str] = []
+        for path in sorted(self.unwatched):
+            if tops and Path(path).is_relative_to(tops[-1]):
+                continue
+            if not os.path.isdir(path):
+                del self.unwatched[path]
+                self.problems.resolve(("unwatched", path))
+                gone = True
+                continue
+            tops.append(path)
+            unreadable = ("dir", path) in self.problems
+            self.rescan(initial=True, top=Path(path))
+            if unreadable and ("dir", path) not in self.problems:
+                readable_again = True
+        if gone:
+            self._resolve_watched()
+        if readable_again and not self.watcher.polling:
+            self._retry_watching()
 
     # -- finding files -----------------------------------------------------------------------------
 
@@ -221,9 +329,10 @@ class IngestDaemon:
             for held_path in released:
                 del self.held[held_path]
         noting = not initial and not self.watcher.polling
-        stack = [top or self.inbox]
+        stack = [(top or self.inbox, False)]
         while stack:
-            directory = stack.pop()
+            directory, below_unwatched = stack.pop()
+            polled = below_unwatched or str(directory) in self.unwatched  # no events expected there
             try:
                 entries = list(os.scandir(directory))
             except FileNotFoundError:
@@ -238,10 +347,10 @@ class IngestDaemon:
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         if not self.rules.ignored_directory(path):
-                            stack.append(path)
+                            stack.append((path, polled))
                     elif self.rules.wanted(path):
                         info = entry.stat(follow_symlinks=False)
-                        if self.observe(entry.path, info) and noting and entry.path not in released:
+                        if self.observe(entry.path, info) and noting and not polled and entry.path not in released:
                             self._unannounced[entry.path] = info.st_ctime
                 except OSError:
                     continue  # gone between the listing and the stat
@@ -251,13 +360,14 @@ class IngestDaemon:
     def _check_missed(self) -> None:
         """Fall back to polling if a file a walk found still had no event long after its change."""
         cutoff = time.time() - MISSED_EVENT_GRACE
-        missed = [path for path, changed in self._unannounced.items() if self._watching_since < changed < cutoff]
+        missed = [path for path, changed in self._unannounced.items()
+                  if self._watching_since < changed < cutoff and not self._below_unwatched(path)]
         self._unannounced = {path: changed for path, changed in self._unannounced.items() if changed >= cutoff}
         if missed and not self.watcher.polling:
             self._unannounced.clear()
-            self._fall_back_to_polling(f"no event came for {len(missed)} new file(s) such as {missed[0]}: "
-                                       "the watch limit was reached below some folder, or the inbox is on a "
-                                       "network filesystem")
+            self._fall_back_to_polling(f"no event came for {len(missed)} new file(s) in watched folders, such as "
+                                       f"{printable(missed[0])}: the inbox seems to be on a network filesystem "
+                                       "written by other machines")
 
     def on_event(self, event: FileSystemEvent) -> None:
         """Turn one watchdog event into observations of files (and folders)."""
@@ -366,11 +476,16 @@ class IngestDaemon:
             self._observe_path(key, written=True)
             return
         self.taken[key] = (info.st_size, info.st_mtime_ns)
-        if result.outcome is Outcome.QUEUED:
+        if result.outcome is Outcome.QUEUED and result.superseded:
+            log.info("ingest %s: job %s queued for %s, a newer version: it supersedes job(s) %s", self.name,
+                     result.job_id, printable(path), ", ".join(result.superseded))
+        elif result.outcome is Outcome.QUEUED:
             log.info("ingest %s: job %s queued for %s", self.name, result.job_id, printable(path))
         elif result.outcome is Outcome.DUPLICATE:
             log.info("ingest %s: job %s already has the content of %s; not queued again "
                      "(spoolscribe ingest --force to queue it anyway)", self.name, result.job_id, printable(path))
+        elif result.outcome is Outcome.EMPTY:
+            log.info("ingest %s: %s is empty; it is taken once it has content", self.name, printable(path))
 
     def _retry_later(self, path: str, info: os.stat_result, exc: Exception) -> None:
         """A problem of the spool or the job store, not of the file: it waits another quiet period."""

@@ -5,6 +5,11 @@ check is made on that descriptor (a regular file; owned by someone who may drop 
 ``Delivery.may_drop``; no second hard link), then a snapshot of it is taken into the spool from the
 same descriptor (a reflink or a copy, never a hard link: a later rewrite of the file cannot change
 the queued job). The job records source ``inbox`` and the path.
+
+A file is identified by its path. A new version of a file (other content) supersedes the jobs of its
+earlier versions: a queued one is withdrawn, a running one cancelled (its runner stops at the next
+segment and keeps nothing), and the new version's job replaces their results when it writes its
+own (``runner.daemon.inbox_results``). An empty file is never queued: it is recorded as waiting.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.core.errors import JobNotFound, JobStateError
 from runner.core.fsutil import UnsafeFileError, open_regular, same_version
 from runner.core.options import JobOptions
 from runner.core.schema import InboxFileStatus, JobSource
@@ -26,9 +32,11 @@ from runner.core.spool import JobFile, Spool, new_job_id
 from runner.core.store import JobStore
 from runner.ingest.folders import FolderOptions
 from runner.ingest.ledger import Ledger
+from runner.jobs.actions import cancel_job
 from runner.jobs.submit import queue
 
 HASH_CHUNK = 1 << 20  # bytes
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -52,24 +60,29 @@ class Outcome(str, enum.Enum):
     KNOWN = "known"
     """This version of the file (path, size, mtime) was taken before."""
     DUPLICATE = "duplicate"
-    """The same content was taken before, from this or another path."""
+    """The file's newest version taken before has the same content (dropped or touched again)."""
     CHANGED = "changed"
     """It changed while it was read: not stable after all."""
+    EMPTY = "empty"
+    """It has no content (yet): recorded as waiting, never queued."""
 
 
 @dataclass(frozen=True)
 class Delivered:
-    """The outcome for one file and the job concerned (the new job, or the earlier one)."""
+    """The outcome for one file and the job concerned (the new job, or the earlier one);
+    ``superseded``: the jobs of the file's earlier versions that the new job replaces."""
 
     outcome: Outcome
     job_id: str | None = None
+    superseded: tuple[str, ...] = ()
 
 
 class Delivery:
-    """Turns stable inbox files into queued jobs, each file version and each content once."""
+    """Turns stable inbox files into queued jobs, each version of a file (by path) once."""
 
-    def __init__(self, store: JobStore, spool: Spool, ledger: Ledger, folders: FolderOptions) -> None:
-        self.store, self.spool, self.ledger, self.folders = store, spool, ledger, folders
+    def __init__(self, settings: Settings, store: JobStore, spool: Spool, ledger: Ledger,
+                 folders: FolderOptions) -> None:
+        self.settings, self.store, self.spool, self.ledger, self.folders = settings, store, spool, ledger, folders
         self.service_uid = os.geteuid()
 
     @classmethod
@@ -78,11 +91,12 @@ class Delivery:
         folders' settings files over them, the ledger on the store's database."""
         folders = FolderOptions(settings.inbox_dir, JobOptions(formats=settings.inbox_formats),
                                 (settings.model, *settings.web_models))
-        return cls(store, spool, Ledger(store.engine), folders)
+        return cls(settings, store, spool, Ledger(store.engine), folders)
 
     def deliver(self, path: Path, stat: os.stat_result, force: bool = False) -> Delivered:
         """Queue a snapshot of the file at ``path``, whose (stable) stat is ``stat``, unless it was
-        taken before (``force`` skips that check). The content hashed is that of the snapshot.
+        taken before (``force`` skips that check) or is empty (recorded as waiting). The content
+        hashed is that of the snapshot. The jobs of the file's earlier versions are superseded.
 
         Raises:
             runner.ingest.folders.FolderSettingsError: a settings file of its folders is invalid.
@@ -90,17 +104,20 @@ class Delivery:
                 by someone else, or has another hard link (its ``filename`` is ``path``).
             OSError: the file cannot be read, or the spool cannot be written.
         """
-        options = self.folders.options_for(path)
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
-        if not force:
-            known = self.ledger.find(str(path), size, mtime_ns)
-            if known is not None:
-                return Delivered(Outcome.KNOWN, known.job_id)
+        known = self.ledger.find(str(path), size, mtime_ns)
+        if known is not None and (size == 0 or not force):
+            return Delivered(Outcome.EMPTY if size == 0 else Outcome.KNOWN, known.job_id)
+        options = self.folders.options_for(path)
         handle, opened = open_regular(path)
         with handle:
             self._check_owner_and_links(path, opened)
             if (opened.st_size, opened.st_mtime_ns, opened.st_ino) != (size, mtime_ns, stat.st_ino):
                 return Delivered(Outcome.CHANGED)
+            if size == 0:
+                self.ledger.add(str(path), size, mtime_ns, EMPTY_SHA256, InboxFileStatus.WAITING,
+                                reason="the file is empty: it is taken once it has content")
+                return Delivered(Outcome.EMPTY)
             job_id = new_job_id()
             media = self.spool.store_media_file(job_id, path.name, handle)
             unchanged = same_version(opened, os.fstat(handle.fileno()))
@@ -139,16 +156,17 @@ class Delivery:
 
     def _queue(self, path: Path, job_file: JobFile, opened: os.stat_result | None, force: bool) -> Delivered:
         """Queue the snapshot in the spool unless the file changed while it was copied (``opened``
-        None) or, without ``force``, its content was taken before; the snapshot is removed then,
-        and on any error before its row exists."""
+        None) or, without ``force``, the newest version of this path taken before has the same
+        content; the snapshot is removed then, and on any error before its row exists. The jobs of
+        earlier versions are superseded before the new one is queued."""
         snapshot = self.spool.media_path(job_file.media)
         try:
             if opened is None:
                 snapshot.unlink()
                 return Delivered(Outcome.CHANGED)
             sha256 = sha256_file(snapshot)
-            same = None if force else self.ledger.find_content(sha256)
-            if same is not None:
+            same = None if force else self.ledger.newest(str(path))
+            if same is not None and same.sha256 == sha256 and same.job_id is not None:
                 snapshot.unlink()
                 self.ledger.add(str(path), opened.st_size, opened.st_mtime_ns, sha256, InboxFileStatus.DUPLICATE,
                                 same.job_id)
@@ -159,9 +177,24 @@ class Delivery:
             snapshot.unlink(missing_ok=True)
             raise
         try:
+            superseded = self._supersede(path, record, job_file.id)
             job = queue(self.store, self.spool, job_file)
         except BaseException:
             self.ledger.discard(record)
             raise
         self.ledger.queued(record, job.id)
-        return Delivered(Outcome.QUEUED, job.id)
+        return Delivered(Outcome.QUEUED, job.id, superseded)
+
+    def _supersede(self, path: Path, record: int, newer_job: str) -> tuple[str, ...]:
+        """Mark the earlier versions of the file superseded (first: a runner that finds its job
+        cancelled then keeps nothing), then withdraw or cancel those of their jobs that have not
+        ended; return the earlier versions' job ids."""
+        earlier = self.ledger.supersede(str(path), record)
+        reason = (f"superseded: {path.name} changed after this job was queued; job {newer_job} transcribes "
+                  "the newer version")
+        for job_id in earlier:
+            try:
+                cancel_job(self.store, self.spool, self.settings, job_id, reason)
+            except (JobNotFound, JobStateError):
+                continue  # deleted, or ended: the newer version's results replace its own
+        return tuple(earlier)

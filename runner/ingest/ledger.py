@@ -1,5 +1,6 @@
-"""The exactly-once record of the inbox (table ``inbox_files``): which file versions and which
-contents have already been taken, and the job each one became."""
+"""The exactly-once record of the inbox (table ``inbox_files``): which versions of which files
+(by path) have already been taken, and the job each one became. A file is identified by its path:
+the same content under two paths is two files, each with its own job."""
 
 from __future__ import annotations
 
@@ -36,17 +37,18 @@ class Ledger:
         with self._read() as session:
             return session.scalars(query).first()
 
-    def find_content(self, sha256: str) -> InboxFile | None:
-        """The first record of a file with this content (hex SHA-256), or None."""
-        query = select(InboxFile).where(InboxFile.sha256 == sha256).order_by(InboxFile.id).limit(1)
+    def newest(self, path: str) -> InboxFile | None:
+        """The record of the newest version of the file at ``path`` taken so far, or None."""
+        query = select(InboxFile).where(InboxFile.path == path).order_by(InboxFile.id.desc()).limit(1)
         with self._read() as session:
             return session.scalars(query).first()
 
     def add(self, path: str, size: int, mtime_ns: int, sha256: str, status: InboxFileStatus,
-            job_id: str | None = None) -> int:
-        """Record a file version; return the record's id."""
+            job_id: str | None = None, reason: str | None = None) -> int:
+        """Record a file version (``reason``: for a person, why it has no job of its own); return
+        the record's id."""
         record = InboxFile(path=path, size=size, mtime_ns=mtime_ns, sha256=sha256, status=status.value,
-                           job_id=job_id, created_at=utcnow())
+                           job_id=job_id, created_at=utcnow(), reason=reason)
         with self._write.begin() as session:
             session.add(record)
             session.flush()
@@ -57,6 +59,19 @@ class Ledger:
         with self._write.begin() as session:
             session.execute(update(InboxFile).where(InboxFile.id == record_id)
                             .values(status=InboxFileStatus.QUEUED.value, job_id=job_id))
+
+    def supersede(self, path: str, newer: int) -> list[str]:
+        """Mark every earlier version of the file at ``path`` that had a job (queued, duplicate or
+        skipped; not ``newer``, the record of the version taken now) superseded; return their job
+        ids, oldest first, each once."""
+        earlier = (InboxFile.path == path, InboxFile.id < newer, InboxFile.job_id.is_not(None),
+                   InboxFile.status.in_([InboxFileStatus.QUEUED.value, InboxFileStatus.DUPLICATE.value,
+                                         InboxFileStatus.SKIPPED.value]))
+        with self._write.begin() as session:
+            job_ids = session.scalars(select(InboxFile.job_id).where(*earlier).order_by(InboxFile.id)).all()
+            if job_ids:
+                session.execute(update(InboxFile).where(*earlier).values(status=InboxFileStatus.SUPERSEDED.value))
+        return [job_id for job_id in dict.fromkeys(job_ids) if job_id is not None]
 
     def discard(self, record_id: int) -> None:
         """Remove a record whose delivery failed (the file may be taken again)."""

@@ -29,7 +29,11 @@ class Problems:
         if self._active.pop(key, None) is not None and message is not None:
             self.log.info(message, *args)
 
+    def matching(self, predicate) -> list[Hashable]:
+        """The keys of the problems going on whose key satisfies ``predicate``."""
+        return [key for key in self._active if predicate(key)]
+
     def resolve_matching(self, predicate) -> None:
         """End, silently, every problem whose key satisfies ``predicate`` (e.g. files below a folder)."""
-        for key in [key for key in self._active if predicate(key)]:
+        for key in self.matching(predicate):
             del self._active[key]

@@ -19,16 +19,17 @@ from runner.jobs.files import media_file, remove_job_files
 from runner.jobs.view import iso
 
 
-def cancel_job(store: JobStore, spool: Spool, settings: Settings, job_id: str) -> Job:
+def cancel_job(store: JobStore, spool: Spool, settings: Settings, job_id: str,
+               reason: str = "cancelled by request") -> Job:
     """Cancel a queued job (withdrawn from the spool at once; its ending is recorded and its
     webhooks queued here) or a running one (its runner stops at the next segment, keeps the
-    partial transcript and records the ending).
+    partial transcript and records the ending). ``reason`` becomes the job's error.
 
     Raises:
         JobNotFound: no such job.
         JobStateError: the job has already ended.
     """
-    job = submit.cancel(store, spool, job_id)
+    job = submit.cancel(store, spool, job_id, reason)
     if job.stage is None:  # it was queued (a claim sets a stage): no runner will end it
         Endings(store.engine, settings).record(job.id)
     return job

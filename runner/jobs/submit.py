@@ -72,15 +72,15 @@ def retry(store: JobStore, spool: Spool, job_id: str) -> Job:
     return job
 
 
-def cancel(store: JobStore, spool: Spool, job_id: str) -> Job:
+def cancel(store: JobStore, spool: Spool, job_id: str, reason: str = "cancelled by request") -> Job:
     """Cancel a queued job (withdrawn from the spool at once) or a running one (its runner stops
-    at the next segment and keeps the partial transcript).
+    at the next segment and keeps the partial transcript); ``reason`` becomes the job's error.
 
     Raises:
         runner.core.errors.JobNotFound: no such job.
         runner.core.errors.JobStateError: the job has already ended.
     """
-    job = store.cancel(job_id)
+    job = store.cancel(job_id, reason)
     spool.withdraw(job_id)
     return job
 
