@@ -18,7 +18,7 @@ import numpy as np
 from runner.core.options import JobOptions
 from runner.core.transcript import Segment, Word
 from runner.daemon.media import SAMPLE_RATE
-from runner.daemon.recognizer import Recognition
+from runner.daemon.recognizer import Recognition, english_only_warning
 
 SEGMENT_SECONDS = 2.0
 """Length of each fake segment (the last one ends with the audio)."""
@@ -60,13 +60,21 @@ class FakeRecognizer:
         error: raised by ``recognise`` itself (a ``ModelError`` is how a job's model that cannot
             load shows), or, with ``error_after``, from the segment iterator after that many segments.
         language: the language "detected" when the job does not set one.
+        script: the segments to give instead of ``fake_segments``, as they are (a model's wrong
+            times included: past the audio's end, out of order, ...), whatever the audio.
+        english_only: act as an English-only model (``Engine`` with ``tiny.en``): a job asking for
+            another language is transcribed in English, with the warning the ``Engine`` gives.
     """
+
+    MODEL = "fake.en"
+    """The model name an ``english_only`` recognizer's warning gives."""
 
     def __init__(self, delay: float = 0.0, before_segment: Callable[[int], None] | None = None,
                  error: BaseException | None = None, error_after: int | None = None,
-                 language: str = "en") -> None:
+                 language: str = "en", script: list[Segment] | None = None, english_only: bool = False) -> None:
         self.delay, self.before_segment, self.language = delay, before_segment, language
         self.error, self.error_after = error, error_after
+        self.script, self.english_only = script, english_only
         self.calls: list[Call] = []
         self.loaded: list[str | None] = []
         self._lock = threading.Lock()
@@ -85,6 +93,9 @@ class FakeRecognizer:
             self.calls.append(Call(duration, start, language))
         if self.error is not None and self.error_after is None:
             raise self.error
+        if self.english_only and options.language not in (None, "en"):
+            return Recognition("en", 1.0, self._segments(duration, start),
+                               (english_only_warning(self.MODEL, options.language),))
         return Recognition(language or options.language or self.language, 0.98, self._segments(duration, start))
 
     def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
@@ -94,7 +105,8 @@ class FakeRecognizer:
         return options.language or self.language, 0.98
 
     def _segments(self, duration: float, start: float) -> Iterator[Segment]:
-        for index, segment in enumerate(fake_segments(duration, start)):
+        given = fake_segments(duration, start) if self.script is None else self.script
+        for index, segment in enumerate(given):
             if self.error is not None and index == self.error_after:
                 raise self.error
             if self.before_segment is not None:

@@ -87,7 +87,7 @@ def transcript(job_id: str, fmt: str) -> Response:
     if opened is None:
         asked = ", ".join(job.options.get("formats", []))
         raise NotFound(f"job {job.id} has no {fmt} transcript (it is {job.status}; formats asked for: {asked})")
-    response = send_open_file(opened[0], TRANSCRIPT_TYPES[fmt], opened[1].name, as_attachment=True)
+    response = send_open_file(opened[0], TRANSCRIPT_TYPES[fmt], job, opened[1].name)
     response.content_type = f"{TRANSCRIPT_TYPES[fmt]}; charset=utf-8"
     return response
 
@@ -102,7 +102,7 @@ def media(job_id: str) -> Response:
     handle = open_media(job, svc.spool)
     if handle is None:
         raise NotFound(f"the media of job {job.id} is no longer in the spool")
-    return send_open_file(handle, media_type_of(handle), printable(job.original_name), as_attachment=True)
+    return send_open_file(handle, media_type_of(handle), job, job.original_name)
 
 
 @bp.post("/api/jobs/<job_id>/cancel")

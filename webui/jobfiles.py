@@ -12,8 +12,10 @@ from flask import Response, request, send_file
 
 from runner.core.schema import Job
 from runner.core.store import JobStore
-from runner.core.transcript import Transcript, parse_transcript
+from runner.core.transcript import Segment, Transcript, parse_transcript
 from runner.jobs.outputs import OutputChangedError, open_output
+from runner.output.timing import fit_to_audio
+from webui.downloads import content_disposition
 
 
 @dataclass(frozen=True)
@@ -27,17 +29,19 @@ class Line:
     speaker: str | None = None
 
 
-def send_open_file(handle: BinaryIO, mimetype: str, download_name: str, as_attachment: bool = False) -> Response:
-    """A response that sends the open file ``handle`` (closed when sent), with its size, an ETag and
-    Last-Modified from its descriptor, and HTTP range support; never reopened by its path.
+def send_open_file(handle: BinaryIO, mimetype: str, job: Job, name: str) -> Response:
+    """A response that sends the open file ``handle`` (closed when sent) of ``job`` as an attachment
+    called ``name`` (``webui.downloads.content_disposition``, the job id where the name gives no
+    usable one), with its size, an ETag and Last-Modified from its descriptor, and HTTP range
+    support; never reopened by its path.
 
     Raises:
         werkzeug.exceptions.RequestedRangeNotSatisfiable: a range outside the file (416; it is closed).
     """
     info = os.fstat(handle.fileno())
-    response = send_file(handle, mimetype=mimetype, as_attachment=as_attachment, download_name=download_name,
-                         conditional=False, max_age=0, last_modified=info.st_mtime,
+    response = send_file(handle, mimetype=mimetype, conditional=False, max_age=0, last_modified=info.st_mtime,
                          etag=f"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}")
+    response.headers["Content-Disposition"] = content_disposition(name, job.id)
     response.content_length = info.st_size
     try:
         response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
@@ -48,8 +52,10 @@ def send_open_file(handle: BinaryIO, mimetype: str, download_name: str, as_attac
 
 
 def read_transcript_output(job: Job, store: JobStore) -> Transcript | None:
-    """The transcript in the job's JSON output, or None when there is none, it is gone, or it is not
-    the file the service wrote (replaced or changed since; logged). Read from the checked descriptor.
+    """The transcript in the job's JSON output, fitted to its audio as every output is rendered
+    (``runner.output.timing``: one written by an older version may hold times outside the audio),
+    or None when there is none, it is gone, or it is not the file the service wrote (replaced or
+    changed since; logged). Read from the checked descriptor.
 
     Raises:
         OSError: the output cannot be read.
@@ -63,7 +69,7 @@ def read_transcript_output(job: Job, store: JobStore) -> Transcript | None:
         return None
     handle, path = opened
     with handle:
-        return parse_transcript(handle.read(), path.name)[0]
+        return fit_to_audio(parse_transcript(handle.read(), path.name)[0]).transcript
 
 
 def output_formats(job: Job, formats: tuple[str, ...], store: JobStore) -> list[str]:
@@ -83,7 +89,8 @@ def output_formats(job: Job, formats: tuple[str, ...], store: JobStore) -> list[
 def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     """The job's transcript: the segments of its JSON output, or, without one (still running, no
     ``json`` format asked for, or one that is not the file the service wrote), the segments its
-    runner has checkpointed (shifted by the audio's offset, as the outputs are).
+    runner has checkpointed (fitted to the audio once its duration is known, and shifted by the
+    audio's offset, as the outputs are).
 
     Raises:
         OSError: the JSON output exists but cannot be read.
@@ -91,6 +98,9 @@ def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     """
     transcript = read_transcript_output(job, store)
     if transcript is None:
-        offset = float((job.audio or {}).get("offset") or 0.0)
-        return [Line(s.start + offset, s.end + offset, s.text) for s in store.segments(job.id)]
+        segments = tuple(Segment(s.start, s.end, s.text) for s in store.segments(job.id))
+        transcript = Transcript(None, None, job.duration, segments)
+        if job.duration is not None:
+            transcript = fit_to_audio(transcript).transcript
+        transcript = transcript.shifted(float((job.audio or {}).get("offset") or 0.0))
     return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]

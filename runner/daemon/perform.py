@@ -38,6 +38,7 @@ from runner.jobs.outputs import record_outputs
 from runner.output.cues import CueLimits, shaping_warning
 from runner.output.inbox import inbox_output_paths, is_inbox_job
 from runner.output.naming import output_formats, output_paths, safe_stem
+from runner.output.timing import fit_to_audio
 from runner.output.writing import write_outputs
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,9 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
         raise _Lost()
     recognition = ctx.engine.recognise(audio.samples, job.options, start=resume_at,
                                        language=row.language if segments and row else None)
+    warnings.extend(warning for warning in recognition.warnings if warning not in warnings)
     if not store.record_progress(job.id, runner, language=recognition.language,
-                                 language_probability=recognition.language_probability):
+                                 language_probability=recognition.language_probability, warnings=warnings):
         raise _Lost()
     pending: list[SegmentRow] = []
     last_write = time.monotonic()
@@ -194,9 +196,9 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
 
 def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float,
              offset: float = 0.0) -> str:
-    """Write the outputs of a whole transcript (its times on the audio's timeline; ``offset``
-    seconds where the audio starts on the media's) and end the job succeeded."""
-    transcript = transcript.shifted(offset)
+    """Write the outputs of a whole transcript (its times on the audio's timeline, fitted to the audio
+    there; ``offset`` seconds where the audio starts on the media's) and end the job succeeded."""
+    transcript = _fitted(transcript, warnings).shifted(offset)
     if {"srt", "vtt"} & set(job.options.formats):
         warning = shaping_warning(transcript, CueLimits.from_options(job.options))
         warnings.extend([warning] if warning and warning not in warnings else [])
@@ -217,6 +219,14 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
              ctx.runner, job.id, transcript.duration, time.monotonic() - started, len(transcript.segments))
     return JobStatus.SUCCEEDED.value
+
+
+def _fitted(transcript: Transcript, warnings: list[str]) -> Transcript:
+    """``transcript`` fitted to its audio (``runner.output.timing.fit_to_audio``, as every output is
+    written), with the warning saying what had to be corrected added to ``warnings``."""
+    fitted = fit_to_audio(transcript)
+    warnings.extend([fitted.warning] if fitted.warning and fitted.warning not in warnings else [])
+    return fitted.transcript
 
 
 def _detect(ctx: WorkContext, job: JobFile, audio: Audio, warnings: list[str], started: float) -> str:
@@ -341,11 +351,11 @@ def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings
         log.info("runner %s: job %s superseded by a newer version of %s; nothing kept", ctx.runner, job.id,
                  printable(job.inbox_path))
         return JobStatus.CANCELLED.value
-    transcript = Transcript(language, None, duration, tuple(segments)).shifted(offset)
+    warnings = [*warnings, "cancelled: the transcript is partial"]
+    transcript = _fitted(Transcript(language, None, duration, tuple(segments)), warnings).shifted(offset)
     written = _write_results(ctx.settings, job, transcript, partial=True)
     record_outputs(ctx.store.engine, job.id, written)
-    ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written],
-                                     warnings=[*warnings, "cancelled: the transcript is partial"])
+    ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written], warnings=warnings)
     log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))
     return JobStatus.CANCELLED.value
 

@@ -13,7 +13,9 @@ from typing import Protocol
 import numpy as np
 
 from runner.core.errors import SpoolscribeError
+from runner.core.languages import language_name
 from runner.core.options import JobOptions
+from runner.core.text import printable
 from runner.core.transcript import Segment
 
 
@@ -23,12 +25,23 @@ class ModelError(SpoolscribeError):
 
 @dataclass
 class Recognition:
-    """A transcription under way: the detected language and its probability, and a lazy
-    iterator of segments (each computed when asked for; times in seconds from the audio's start)."""
+    """A transcription under way: the language it is in (detected, or the one asked for) and its
+    probability, a lazy iterator of segments (each computed when asked for; times in seconds from
+    the audio's start), and ``warnings`` for the job: what the recognizer could not do as the job
+    asked (``english_only_warning``)."""
 
     language: str
     language_probability: float
     segments: Iterator[Segment]
+    warnings: tuple[str, ...] = ()
+
+
+def english_only_warning(model: str, asked: str) -> str:
+    """The job's warning when it asked for language ``asked`` (a code other than ``en``) and its
+    ``model`` (a name or directory) is English-only, so the audio was transcribed as English."""
+    return (f"the language asked for, {language_name(asked)} ({asked}), was not used: the model {printable(model)} is "
+            "English-only, so the audio was transcribed as English (en); choose a multilingual model "
+            "(e.g. 'small' rather than 'small.en') to transcribe other languages")
 
 
 class Recognizer(Protocol):

@@ -18,7 +18,7 @@ from runner.core.options import JobOptions
 from runner.core.settings import Settings
 from runner.core.transcript import Segment, Word
 from runner.daemon.media import SAMPLE_RATE
-from runner.daemon.recognizer import ModelError, Recognition
+from runner.daemon.recognizer import ModelError, Recognition, english_only_warning
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,19 @@ class Engine:
         50 MB per minute at its peak). Each window is resumed after the last segment that ended
         ``WINDOW_MARGIN`` seconds or more before the window's end, as a crashed job is.
 
+        An English-only model transcribes in English whatever the job asked for (faster-whisper
+        replaces the language); the recognition then carries a warning saying so.
+
         Raises:
             ModelError: the job's model cannot be loaded.
         """
         model = self.model(options.model)
         segments, info = self._window(model, samples, options, start, language or options.language)
         windows = self._windows(model, samples, options, start, segments, info.language)
-        return Recognition(info.language, info.language_probability, windows)
+        warnings: tuple[str, ...] = ()
+        if options.language not in (None, "en") and not model.model.is_multilingual:
+            warnings = (english_only_warning(options.model or self.settings.model, options.language),)
+        return Recognition(info.language, info.language_probability, windows, warnings)
 
     def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
         """The spoken language of ``samples`` (16 kHz mono float32) and its probability (0..1), from

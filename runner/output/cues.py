@@ -195,13 +195,13 @@ def unlabelled_lines(cue: Cue, limits: CueLimits) -> tuple[str, ...]:
     return lines if limits.off else tuple(wrap(" ".join(lines).split(), limits.max_line_length))
 
 
-def _timed(cues: list[Cue], limits: CueLimits, duration: float | None) -> list[Cue]:
+def _timed(cues: list[Cue], limits: CueLimits, duration: float) -> list[Cue]:
     """Cues without overlaps, each lengthened into the gap before the next to at least
     ``MIN_CUE_SECONDS`` and to its reading time at ``max_cps`` (but not past ``max_cue_seconds``,
-    nor the last one past the audio's ``duration`` in seconds, when known)."""
+    nor the last one past the audio's ``duration`` in seconds)."""
     timed = []
     for index, cue in enumerate(cues):
-        following = cues[index + 1].start if index + 1 < len(cues) else (duration or float("inf"))
+        following = cues[index + 1].start if index + 1 < len(cues) else duration
         wanted = max(cue.end, cue.start + MIN_CUE_SECONDS)
         if limits.max_cps:
             wanted = max(wanted, cue.start + len(cue.text.replace("\n", " ")) / limits.max_cps)
@@ -215,7 +215,8 @@ def _timed(cues: list[Cue], limits: CueLimits, duration: float | None) -> list[C
 def shape_cues(transcript: Transcript, limits: CueLimits) -> list[Cue]:
     """The subtitle cues of ``transcript`` in time order, within ``limits`` (see the module's
     description); with every limit off, one cue per segment with its text as it is. Segments with
-    empty text give no cue."""
+    empty text give no cue. For a transcript fitted to its audio (``runner.output.timing``, as
+    ``runner.output.writing.write_outputs`` renders), no cue ends past the audio or overlaps the next."""
     if limits.off:
         return [Cue(s.start, max(s.start, s.end), _labelled_lines(s, labelled), s.speaker, labelled)
                 for s, labelled in _segments(transcript)]

@@ -114,4 +114,6 @@ RENDERERS: dict[str, Callable[[Transcript, dict[str, Any]], str]] = {
     "json": to_json,
     "rttm": to_rttm,
 }
-"""Format name to renderer ``(transcript, metadata) -> text``."""
+"""Format name to renderer ``(transcript, metadata) -> text``. Each renders the times it is given:
+``runner.output.writing.write_outputs`` fits the transcript to its audio first
+(``runner.output.timing.fit_to_audio``), so outputs never contradict the audio."""

@@ -8,6 +8,7 @@ from typing import Any
 from runner.core.fsutil import write_all
 from runner.core.transcript import Transcript
 from runner.output.formats import RENDERERS
+from runner.output.timing import fit_to_audio
 
 
 def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict[str, Any],
@@ -15,6 +16,8 @@ def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict
     """Render ``transcript`` in every format (``paths``: format name to path), then write the files
     all or nothing (``runner.core.fsutil.write_all``: every file written under a temporary name and
     fsynced first, then all moved into place); return the paths. Missing parent directories are made.
+    The transcript is fitted to its audio first (``runner.output.timing.fit_to_audio``), whatever it
+    holds: no output has a time outside the audio, an end before its start, or cues out of order.
 
     If one file cannot be written or moved, every path is left as it was: the old outputs intact
     (a rewrite, such as renaming speakers), or no file (a first write). With ``overwrite=False``
@@ -24,7 +27,8 @@ def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict
         FileExistsError: ``overwrite`` is False and one of the paths exists (nothing is left written).
         OSError: a file could not be written or moved (ENOSPC included); no path was changed.
     """
-    rendered = {path: RENDERERS[fmt](transcript, metadata).encode("utf-8") for fmt, path in paths.items()}
+    fitted = fit_to_audio(transcript).transcript
+    rendered = {path: RENDERERS[fmt](fitted, metadata).encode("utf-8") for fmt, path in paths.items()}
     for path in rendered:
         path.parent.mkdir(parents=True, exist_ok=True)
     write_all(rendered, overwrite=overwrite)

@@ -20,6 +20,7 @@ from webui.compat.answers import TEXT_FORMATS, job_transcript, whisper_json
 from webui.compat.errors import bad_request
 from webui.compat.receive import received_audio
 from webui.compat.service import held, job_for, respond_async, wait_for_end
+from webui.downloads import content_disposition
 from webui.services import services
 
 bp = Blueprint("bazarr", __name__)
@@ -77,8 +78,7 @@ def asr() -> Response:
     if deferred is not None:
         return deferred
     transcript = job_transcript(wait_for_end(job), services().store)
-    stem = PurePosixPath(received.name).stem.replace('"', "").replace("\r", "").replace("\n", "") or FIELD
-    headers = {"Content-Disposition": f'attachment; filename="{stem.encode("ascii", "replace").decode()}.{output}"'}
+    headers = {"Content-Disposition": content_disposition(f"{PurePosixPath(received.name).stem}.{output}", job.id)}
     if output == "json":
         response = jsonify(whisper_json(transcript))
         response.headers.update(headers)
