@@ -99,8 +99,8 @@ def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     transcript = read_transcript_output(job, store)
     if transcript is None:
         segments = tuple(Segment(s.start, s.end, s.text) for s in store.segments(job.id))
-        transcript = Transcript(None, None, job.duration, segments)
-        if job.duration is not None:
-            transcript = fit_to_audio(transcript).transcript
+        if job.duration is None:  # not decoded yet: nothing to fit to, no offset known
+            return [Line(s.start, s.end, s.text) for s in segments]
+        transcript = fit_to_audio(Transcript(None, None, job.duration, segments)).transcript
         transcript = transcript.shifted(float((job.audio or {}).get("offset") or 0.0))
     return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]
