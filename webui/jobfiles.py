@@ -19,12 +19,15 @@ from runner.jobs.outputs import OutputChangedError, open_output
 @dataclass(frozen=True)
 class Line:
     """One transcript line: ``start``/``end`` in seconds from the start of the audio, its text,
-    and its speaker when the job was diarized."""
+    its speaker when the job was diarized or its channels transcribed separately, its own language
+    (``language = multi``), and whether it is part of a possible decoding loop."""
 
     start: float
     end: float
     text: str
     speaker: str | None = None
+    language: str | None = None
+    repetition: bool = False
 
 
 def send_open_file(handle: BinaryIO, mimetype: str, download_name: str, as_attachment: bool = False) -> Response:
@@ -91,5 +94,5 @@ def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     """
     transcript = read_transcript_output(job, store)
     if transcript is None:
-        return [Line(s.start, s.end, s.text) for s in store.segments(job.id)]
-    return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]
+        return [Line(s.start, s.end, s.text, s.speaker, s.language) for s in store.segments(job.id)]
+    return [Line(s.start, s.end, s.text, s.speaker, s.language, s.repetition) for s in transcript.segments]

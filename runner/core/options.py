@@ -23,6 +23,11 @@ MAX_TEXT_OPTION = 2000
 MAX_SPEAKERS = 100
 """Most speakers a job may ask diarization to find."""
 SPEAKER_COUNTS: tuple[str, ...] = ("num_speakers", "min_speakers", "max_speakers")
+MULTILINGUAL = "multi"
+"""The ``language`` value that detects the language of every segment (a recording that switches)."""
+CHANNELS: tuple[str, ...] = ("mix", "separate")
+"""``mix``: every channel mixed into one waveform; ``separate``: each channel transcribed on its own,
+its segments labelled ``channel 1``, ``channel 2``, ... as speakers (``runner.output.channels``)."""
 NAMINGS: tuple[str, ...] = ("standard", "media")
 """How an inbox job's results are named: ``talk.srt`` beside the file, or ``Movie (2020).en.srt``
 for media servers (see ``runner.output.inbox``)."""
@@ -39,7 +44,8 @@ class OptionsError(SpoolscribeError, ValueError):
 class JobOptions:
     """How to transcribe one job.
 
-    ``language`` None means detect it; ``model`` None means the runner's default model;
+    ``language`` None means detect it (from speech), ``"multi"`` detect it for every segment;
+    ``model`` None means the runner's default model;
     ``formats`` is a non-empty subset of ``FORMATS`` in that order. ``diarize`` asks for speaker
     diarization, with the exact number of speakers (``num_speakers``) or bounds
     (``min_speakers``/``max_speakers``) when known; None lets the pipeline decide.
@@ -47,6 +53,7 @@ class JobOptions:
     Subtitle cues (srt, vtt) are shaped within ``max_line_length`` characters per line,
     ``max_lines`` lines, ``max_cue_seconds`` seconds and ``max_cps`` characters per second; 0 turns
     a limit off, all four 0 keeps whole segments. ``naming`` is "standard" or "media" (inbox jobs only).
+    ``channels`` is one of ``CHANNELS`` ("separate" cannot be combined with ``diarize``).
     """
 
     language: str | None = None
@@ -66,13 +73,15 @@ class JobOptions:
     max_cue_seconds: float = 7.0
     max_cps: float = 20.0
     naming: str = "standard"
+    channels: str = "mix"
 
     def __post_init__(self) -> None:
         language = (self.language or "").strip().lower()
         if language in ("", "auto"):
             object.__setattr__(self, "language", None)
-        elif language not in LANGUAGES:
-            raise OptionsError(f"unknown language {self.language!r}; use 'auto' or a code such as en, de, zh")
+        elif language not in LANGUAGES and language != MULTILINGUAL:
+            raise OptionsError(f"unknown language {self.language!r}; use 'auto', '{MULTILINGUAL}' (a recording "
+                               "that switches languages) or a code such as en, de, zh")
         else:
             object.__setattr__(self, "language", language)
         if self.task not in TASKS:
@@ -94,6 +103,11 @@ class JobOptions:
         self._check_cue_limits()
         if self.naming not in NAMINGS:
             raise OptionsError(f"naming must be one of {', '.join(NAMINGS)}, got {self.naming!r}")
+        if self.channels not in CHANNELS:
+            raise OptionsError(f"channels must be one of {', '.join(CHANNELS)}, got {self.channels!r}")
+        if self.channels == "separate" and self.diarize:
+            raise OptionsError("give diarize or channels=separate, not both (with separate channels, each channel "
+                               "is a speaker)")
 
     def _check_cue_limits(self) -> None:
         for name, (low, high) in CUE_LIMITS.items():

@@ -24,10 +24,13 @@ class MediaError(SpoolscribeError):
 
 @dataclass(frozen=True)
 class Audio:
-    """A decoded waveform: float32 mono samples in [-1, 1] at ``SAMPLE_RATE`` Hz, shape (n,)."""
+    """A decoded waveform: float32 mono samples in [-1, 1] at ``SAMPLE_RATE`` Hz, shape (n,); with
+    ``keep_channels``, also ``channels``, float32 at ``SAMPLE_RATE`` Hz, shape (c, n), one row per
+    channel of the stream (else None)."""
 
     samples: np.ndarray
     warnings: tuple[str, ...] = field(default=())
+    channels: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -75,8 +78,9 @@ def _declared_duration(container: av.container.InputContainer) -> float | None:
     return None
 
 
-def decode(path: Path) -> Audio:
-    """Decode the first audio stream of ``path`` to 16 kHz mono float32.
+def decode(path: Path, *, keep_channels: bool = False) -> Audio:
+    """Decode the first audio stream of ``path`` to 16 kHz mono float32 and, with ``keep_channels``,
+    also each of its channels on its own (``Audio.channels``).
 
     A file whose decoding stops early (cut off, damaged packets) yields the audio decoded so far
     and a warning that says how much is missing.
@@ -85,6 +89,7 @@ def decode(path: Path) -> Audio:
         MediaError: empty file, not a media file, no audio stream, or no audio decodable at all.
     """
     chunks: list[np.ndarray] = []
+    planes: list[np.ndarray] = []
     problems: list[str] = []
     with _open(path) as container:
         if not container.streams.audio:
@@ -92,6 +97,7 @@ def decode(path: Path) -> Audio:
         stream = container.streams.audio[0]
         declared = _declared_duration(container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        per_channel: av.AudioResampler | None = None
         try:
             for packet in container.demux(stream):
                 try:
@@ -102,7 +108,12 @@ def decode(path: Path) -> Audio:
                     continue
                 for frame in frames:
                     chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+                    if keep_channels:
+                        per_channel = per_channel or av.AudioResampler(format="fltp", layout=frame.layout,
+                                                                       rate=SAMPLE_RATE)
+                        planes.extend(out.to_ndarray() for out in per_channel.resample(frame))
             chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+            planes.extend(out.to_ndarray() for out in (per_channel.resample(None) if per_channel else ()))
         except av.FFmpegError as exc:  # the container itself ends or breaks early
             problems.append(_reason(exc))
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
@@ -118,7 +129,11 @@ def decode(path: Path) -> Audio:
         )
     elif problems:
         warnings.append(f"some damaged audio was skipped while decoding ({problems[0]})")
-    return Audio(samples, tuple(warnings))
+    channels = None
+    if keep_channels and planes:
+        joined = np.concatenate(planes, axis=1).astype(np.float32, copy=False)
+        channels = joined[:, :samples.size]
+    return Audio(samples, tuple(warnings), channels)
 
 
 @dataclass(frozen=True)

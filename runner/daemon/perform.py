@@ -30,11 +30,13 @@ from runner.core.transcript import Segment, Transcript, Word
 from runner.daemon.diarize import Diarizer
 from runner.daemon.library import is_media_job, write_library_results
 from runner.daemon.media import Audio, MediaError, decode
-from runner.daemon.recognizer import ModelError, Recognizer
+from runner.daemon.recognizer import ModelError, Recognition, Recognizer
 from runner.jobs.outputs import record_outputs
+from runner.output.channels import channel_label, labelled, merge_by_time, with_channel_turns
 from runner.output.cues import CueLimits, shaping_warning
 from runner.output.inbox import inbox_output_paths, is_inbox_job, write_error_file
 from runner.output.naming import output_formats, output_paths, safe_stem
+from runner.output.repetition import mark_repetitions
 from runner.output.writing import write_outputs
 
 log = logging.getLogger(__name__)
@@ -77,11 +79,13 @@ def time_limit(settings: Settings, duration: float) -> float:
 
 
 def _restore(records: list[SegmentRecord]) -> list[Segment]:
-    return [Segment(r.start, r.end, r.text, tuple(Word.from_dict(w) for w in r.words)) for r in records]
+    return [Segment(r.start, r.end, r.text, tuple(Word.from_dict(w) for w in r.words), r.speaker, r.language)
+            for r in records]
 
 
 def _row(index: int, segment: Segment) -> SegmentRow:
-    return SegmentRow(index, segment.start, segment.end, segment.text, [w.to_dict() for w in segment.words])
+    return SegmentRow(index, segment.start, segment.end, segment.text, [w.to_dict() for w in segment.words],
+                      segment.speaker, segment.language)
 
 
 def perform_job(job: JobFile, ctx: WorkContext) -> str:
@@ -124,8 +128,11 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     started = time.monotonic()
     if not store.record_progress(job.id, runner, stage="decoding"):
         raise _Lost()
-    audio = _decode(ctx.spool.media_path(job.media))
+    separate = job.options.channels == "separate"
+    audio = _decode(ctx.spool.media_path(job.media), separate)
     warnings = list(audio.warnings)
+    if separate and (audio.channels is None or len(audio.channels) < 2):
+        warnings.append("channels = separate, but the recording has one channel: it was transcribed as it is")
     duration = audio.duration
     if job.options.task == "detect":
         return _detect(ctx, job, audio, warnings, started)
@@ -135,15 +142,14 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     row = store.get(job.id)
     if row is not None and segments and transcript_complete(row):
         log.info("runner %s: job %s was transcribed before; writing its outputs again", runner, job.id)
-        transcript = Transcript(row.language, row.language_probability, duration, tuple(segments))
+        transcript = _whole(Transcript(row.language, row.language_probability, duration, tuple(segments)), audio)
         return _succeed(ctx, job, transcript, warnings, started)
     if segments:
         log.info("runner %s: job %s resumes at %.1f s of %.1f s", runner, job.id, resume_at, duration)
     if not store.record_progress(job.id, runner, stage="transcribing", duration=duration, warnings=warnings,
                                  processed_seconds=resume_at, progress=_share(resume_at, duration)):
         raise _Lost()
-    recognition = ctx.engine.recognise(audio.samples, job.options, start=resume_at,
-                                       language=row.language if segments and row else None)
+    recognition = _recognise(ctx.engine, job, audio, segments, row.language if segments and row else None)
     if not store.record_progress(job.id, runner, language=recognition.language,
                                  language_probability=recognition.language_probability):
         raise _Lost()
@@ -181,14 +187,42 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
         return outcome
     if not segments:
         warnings.append("no speech detected")
-    transcript = Transcript(recognition.language, recognition.language_probability, duration, tuple(segments))
+    transcript = _whole(Transcript(recognition.language, recognition.language_probability, duration,
+                                   tuple(segments)), audio)
     if job.options.diarize:
         transcript = _diarize(ctx, job, audio, transcript, warnings)
     return _succeed(ctx, job, transcript, warnings, started)
 
 
+def _recognise(engine: Recognizer, job: JobFile, audio: Audio, done: list[Segment],
+               language: str | None) -> Recognition:
+    """Start recognising ``audio`` after the checkpointed segments ``done`` (in ``language`` if given):
+    its mono mix, or, when it has kept channels (``channels = separate``), every channel on its own,
+    each from the end of its own last checkpointed segment, labelled ``channel N`` and merged by time.
+    The language reported is the first channel's."""
+    if audio.channels is None or len(audio.channels) < 2:
+        return engine.recognise(audio.samples, job.options, start=done[-1].end if done else 0.0, language=language)
+    recognitions, streams = [], []
+    for index, samples in enumerate(audio.channels):
+        label = channel_label(index)
+        heard = [segment.end for segment in done if segment.speaker == label]
+        recognitions.append(engine.recognise(samples, job.options, start=heard[-1] if heard else 0.0,
+                                             language=language))
+        streams.append(labelled(recognitions[-1].segments, label))
+    return Recognition(recognitions[0].language, recognitions[0].language_probability, merge_by_time(streams))
+
+
+def _whole(transcript: Transcript, audio: Audio) -> Transcript:
+    """A whole transcript as it is written: with separate channels, in time order with a turn per
+    segment, so that the channels are speakers in every output."""
+    return transcript if audio.channels is None or len(audio.channels) < 2 else with_channel_turns(transcript)
+
+
 def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float) -> str:
-    """Write the outputs of a whole transcript and end the job succeeded."""
+    """Write the outputs of a whole transcript and end the job succeeded; possible decoding loops
+    are marked on their segments and named in a warning (``runner.output.repetition``)."""
+    transcript, loops = mark_repetitions(transcript)
+    warnings.extend([loops] if loops and loops not in warnings else [])
     if {"srt", "vtt"} & set(job.options.formats):
         warning = shaping_warning(transcript, CueLimits.from_options(job.options))
         warnings.extend([warning] if warning and warning not in warnings else [])
@@ -218,10 +252,11 @@ def _detect(ctx: WorkContext, job: JobFile, audio: Audio, warnings: list[str], s
 
 @retry(retry=retry_if_exception_type(OSError), wait=wait_exponential(multiplier=0.5, max=4),
        stop=stop_after_attempt(4), reraise=True)
-def _decode(path: Path) -> Audio:
-    """Decode, retrying a file that is briefly unreadable (an OSError, e.g. a share hiccup)
-    about 4 times over 3 s; a MediaError (the file itself is bad) fails at once."""
-    return decode(path)
+def _decode(path: Path, keep_channels: bool = False) -> Audio:
+    """Decode (each channel too, with ``keep_channels``), retrying a file that is briefly unreadable
+    (an OSError, e.g. a share hiccup) about 4 times over 3 s; a MediaError (the file itself is bad)
+    fails at once."""
+    return decode(path, keep_channels=keep_channels)
 
 
 def _diarize(ctx: WorkContext, job: JobFile, audio: Audio, transcript: Transcript, warnings: list[str]) -> Transcript:

@@ -1,0 +1,85 @@
+"""Possible decoding loops: Whisper sometimes writes the same text over and over (a "hallucination
+loop"), most often over music, noise or a language it was not told about.
+
+Pure logic on ``runner.core.transcript`` segments. Two signs, either is enough:
+
+- the same text (case, spacing and punctuation aside) in ``MIN_REPEATS`` or more segments in a row
+  of one speaker;
+- a segment whose text compresses too well: its gzip compression ratio (UTF-8 bytes over
+  zlib-compressed bytes, as faster-whisper's ``get_compression_ratio``) above
+  ``COMPRESSION_RATIO_THRESHOLD``, faster-whisper's default ``compression_ratio_threshold``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zlib
+from collections.abc import Sequence
+
+from runner.core.transcript import Segment, Transcript, clock
+
+MIN_REPEATS = 3
+"""Segments in a row with the same text that make a possible loop."""
+COMPRESSION_RATIO_THRESHOLD = 2.4
+"""faster-whisper's default ``compression_ratio_threshold`` (``WhisperModel.transcribe``)."""
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def compression_ratio(text: str) -> float:
+    """The gzip compression ratio of ``text``: its UTF-8 length over its zlib-compressed length
+    (faster-whisper's ``get_compression_ratio``); 0.0 for empty text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _key(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+def loop_spans(segments: Sequence[Segment]) -> list[tuple[int, int]]:
+    """The possible loops in ``segments`` (in time order) as ``(first, last)`` segment indexes,
+    inclusive, in order, overlapping or touching spans joined.
+
+    A run counts segments of the same speaker only (separate channels interleave in time); a
+    segment with no text is never part of one.
+    """
+    flagged: set[int] = set()
+    by_speaker: dict[str | None, list[int]] = {}
+    for index, segment in enumerate(segments):
+        if _key(segment.text):
+            by_speaker.setdefault(segment.speaker, []).append(index)
+        if compression_ratio(segment.text) > COMPRESSION_RATIO_THRESHOLD:
+            flagged.add(index)
+    for indexes in by_speaker.values():
+        run = indexes[:1]
+        for index in indexes[1:] + [-1]:
+            if index >= 0 and _key(segments[index].text) == _key(segments[run[0]].text):
+                run.append(index)
+                continue
+            if len(run) >= MIN_REPEATS:
+                flagged.update(run)
+            run = [index]
+    spans: list[tuple[int, int]] = []
+    for index in sorted(flagged):
+        if spans and index == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], index)
+        else:
+            spans.append((index, index))
+    return spans
+
+
+def mark_repetitions(transcript: Transcript) -> tuple[Transcript, str | None]:
+    """``transcript`` with ``repetition`` set on the segments of every possible loop (and cleared on
+    the others), and a warning naming their times (``"possible repetition at 1:23:10–1:24:05"``;
+    several spans separated by commas), or None when there is none."""
+    spans = loop_spans(transcript.segments)
+    marked = {index for first, last in spans for index in range(first, last + 1)}
+    segments = tuple(dataclasses.replace(segment, repetition=index in marked)
+                     for index, segment in enumerate(transcript.segments))
+    if not spans:
+        return dataclasses.replace(transcript, segments=segments), None
+    times = ", ".join(f"{clock(segments[first].start)}–{clock(segments[last].end)}" for first, last in spans)
+    warning = (f"possible repetition at {times}: the model may have written the same words over and over "
+               "(a decoding loop); check the recording there")
+    return dataclasses.replace(transcript, segments=segments), warning
