@@ -176,7 +176,7 @@ def test_job_files_of_older_versions_still_load(app):
     diarized = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
     assert job_file_options(app, diarized) == JobOptions.from_mapping(diarized)
     current = {**diarized, "max_line_length": 42, "max_lines": 2, "max_cue_seconds": 7.0, "max_cps": 20.0,
-               "naming": "standard"}  # cue shaping and naming came later: their defaults
+               "naming": "standard", "channels": "mix"}  # cue shaping, naming, channels came later: defaults
     assert JobOptions.from_mapping(diarized).to_dict() == current
     assert job_file_options(app, {**current, "max_lines": 0}) == JobOptions.from_mapping({**current, "max_lines": 0})
 
