@@ -112,7 +112,8 @@ class FakeRecognizer:
         if self.text is not None:
             segments = [dataclasses.replace(segment, text=self.text, words=()) for segment in segments]
         if options.language == MULTILINGUAL:
-            segments = [dataclasses.replace(segment, language=self.segment_languages[index % len(self.segment_languages)])
+            cycle = self.segment_languages
+            segments = [dataclasses.replace(segment, language=cycle[index % len(cycle)])
                         for index, segment in enumerate(segments)]
         for index, segment in enumerate(segments):
             if self.error is not None and index == self.error_after:
