@@ -122,6 +122,7 @@ def test_a_resumed_separate_job_continues_each_channel_where_it_stopped(app, sub
     assert perform(job_id, engine=first, stop_requested=stop_after_three) == "handed back"
     kept = app.store.segments(job_id)
     assert [(s.start, s.speaker) for s in kept] == [(0.0, "channel 1"), (0.0, "channel 2"), (2.0, "channel 1")]
+    assert app.store.get(job_id).progress == pytest.approx(0.5)  # 4 s of 8: the recording's time, not 2 x 8 s
     second = FakeRecognizer()
     assert perform(job_id, engine=second) == "succeeded"
     assert [call.start for call in second.calls] == [4.0, 2.0]  # each channel after its own last segment
