@@ -14,11 +14,12 @@ from fakes import FakeRecognizer, fake_segments
 from media_tools import ffmpeg
 
 from runner.core.options import JobOptions, OptionsError
-from runner.core.transcript import Segment, Transcript, Word, read_transcript
+from runner.core.transcript import Segment, Transcript, Turn, Word, read_transcript
 from runner.daemon.media import SAMPLE_RATE, decode
 from runner.output.channels import channel_index, channel_label, labelled, merge_by_time, with_channel_turns
 from runner.output.relabel import rename_speakers
 from runner.output.repetition import COMPRESSION_RATIO_THRESHOLD, compression_ratio, loop_spans, mark_repetitions
+from runner.output.speakers import assign_speakers
 
 
 def document(job) -> dict:
@@ -90,7 +91,7 @@ def test_channels_merge_by_time_each_a_speaker_with_a_turn_per_segment():
     assert channel_index("channel 12") == 11 and channel_index("SPEAKER_00") is None
 
 
-def test_separate_channels_are_speakers_in_every_output_and_renamable(app, submit, perform, call):
+def test_separate_channels_are_speakers_in_every_output_and_renamable(app, submit, perform, call, client):
     job_id = submit(call, channels="separate").id
     assert perform(job_id, engine=FakeRecognizer(speech_only=True)) == "succeeded"
     job = app.store.get(job_id)
@@ -103,11 +104,21 @@ def test_separate_channels_are_speakers_in_every_output_and_renamable(app, submi
     assert set(outputs) == {".txt", ".srt", ".vtt", ".json", ".rttm"}
     assert "<v channel 2>" in outputs[".vtt"].read_text() and "[channel 1]" in outputs[".txt"].read_text()
 
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="rename-speakers"' in page and 'value="channel 2"' in page  # renamable on the page too
     assert rename_speakers(job.outputs, {"channel 1": "Ann", "channel 2": "Bob"}) == {
         "channel 1": "Ann", "channel 2": "Bob"}
     transcript, _meta = read_transcript(outputs[".json"])
     assert [s.speaker for s in transcript.segments] == ["Ann", "Ann", "Bob", "Bob"]
     assert "Bob" in outputs[".rttm"].read_text() and "[Ann]" in outputs[".srt"].read_text()
+
+
+def test_diarization_splitting_a_segment_keeps_its_language_and_mark():
+    words = (Word(0.0, 0.5, " Ja", 0.9), Word(0.6, 1.0, " nein", 0.9))
+    segment = Segment(0.0, 1.0, "Ja nein", words, language="de", repetition=True)
+    split = assign_speakers(Transcript("de", 0.9, 1.0, (segment,)), [Turn(0.0, 0.55, "A"), Turn(0.55, 1.0, "B")])
+    assert [(s.text, s.speaker, s.language, s.repetition) for s in split.segments] == [
+        ("Ja", "SPEAKER_00", "de", True), ("nein", "SPEAKER_01", "de", True)]
 
 
 def test_a_resumed_separate_job_continues_each_channel_where_it_stopped(app, submit, perform, call):
@@ -131,11 +142,15 @@ def test_a_resumed_separate_job_continues_each_channel_where_it_stopped(app, sub
     assert [(s["start"], s["speaker"]) for s in segments] == expected  # no gap, nothing twice
 
 
-def test_separate_on_a_mono_file_transcribes_it_as_it_is_and_says_so(app, submit, perform):
-    job_id = submit(DATA / "sample.wav", channels="separate").id
-    assert perform(job_id) == "succeeded"
+@pytest.mark.parametrize(("name", "says"), [("sample.wav", "has one channel"),
+                                           ("jfk.flac", "every channel holds the same sound")])
+def test_separate_on_a_mono_or_dual_mono_file_transcribes_it_once_and_says_so(app, submit, perform, name, says):
+    job_id = submit(DATA / name, channels="separate").id  # jfk.flac is stereo, the same sound twice
+    engine = FakeRecognizer()
+    assert perform(job_id, engine=engine) == "succeeded"
     job = app.store.get(job_id)
-    assert any("has one channel" in warning for warning in job.warnings)
+    assert any(says in warning for warning in job.warnings), job.warnings
+    assert len(engine.calls) == 1
     assert "speakers" not in document(job) and "speaker" not in document(job)["segments"][0]
 
 
@@ -166,6 +181,9 @@ def test_three_same_texts_in_a_row_of_one_speaker_are_a_loop():
     mixed = [seg(0, 1, "Yes.", "channel 1"), seg(0.5, 1, "Okay.", "channel 2"), seg(1, 2, "Yes.", "channel 1"),
              seg(2, 3, "Yes.", "channel 1")]
     assert loop_spans(mixed) == [(0, 0), (2, 3)]
+    marked, warning = mark_repetitions(Transcript("en", 0.9, 3.0, tuple(mixed)))
+    assert [s.repetition for s in marked.segments] == [True, False, True, True]
+    assert warning is not None and warning.startswith("possible repetition at 0:00–0:03:")  # one stretch
     assert loop_spans([seg(0, 1, ""), seg(1, 2, ""), seg(2, 3, "")]) == []
 
 

@@ -10,9 +10,10 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -131,8 +132,8 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     separate = job.options.channels == "separate"
     audio = _decode(ctx.spool.media_path(job.media), separate)
     warnings = list(audio.warnings)
-    if separate and (audio.channels is None or len(audio.channels) < 2):
-        warnings.append("channels = separate, but the recording has one channel: it was transcribed as it is")
+    if separate:
+        audio = _distinct_channels(audio, warnings)
     duration = audio.duration
     if job.options.task == "detect":
         return _detect(ctx, job, audio, warnings, started)
@@ -210,6 +211,34 @@ def _recognise(engine: Recognizer, job: JobFile, audio: Audio, done: list[Segmen
                                              language=language))
         streams.append(labelled(recognitions[-1].segments, label))
     return Recognition(recognitions[0].language, recognitions[0].language_probability, merge_by_time(streams))
+
+
+SAME_CHANNELS = 0.99
+"""Channels whose correlation with the first is at least this are the same sound (dual mono)."""
+CORRELATION_STRIDE = 16
+"""Every this many samples are correlated (1 kHz of 16 kHz is plenty to tell the same sound)."""
+
+
+def _distinct_channels(audio: Audio, warnings: list[str]) -> Audio:
+    """``audio`` as it is when it has several different channels; else, with a warning appended to
+    ``warnings``, without its channels (one channel, or every channel the same sound as the first
+    (Pearson correlation of at least ``SAME_CHANNELS``): a "stereo" file that is mono twice), so its mix
+    is transcribed once."""
+    if audio.channels is None or len(audio.channels) < 2:
+        warnings.append("channels = separate, but the recording has one channel: it was transcribed as it is")
+    elif all(_correlation(audio.channels[0], channel) >= SAME_CHANNELS for channel in audio.channels[1:]):
+        warnings.append("channels = separate, but every channel holds the same sound: it was transcribed once")
+    else:
+        return audio
+    return replace(audio, channels=None)
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """Pearson correlation of two channels (every ``CORRELATION_STRIDE``-th sample); 0.0 when either is silent."""
+    x, y = (np.asarray(channel[::CORRELATION_STRIDE], dtype=np.float64) for channel in (first, second))
+    x, y = x - x.mean(), y - y.mean()
+    norm = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
+    return float(np.dot(x, y)) / norm if norm > 0 else 0.0
 
 
 def _whole(transcript: Transcript, audio: Audio) -> Transcript:

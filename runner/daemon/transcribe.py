@@ -36,6 +36,9 @@ SWITCH_PROBABILITY = 0.5
 """With ``language = multi``: a segment whose own speech is detected as another language than its
 30 s window's, at least this sure, is transcribed again in its own language (faster-whisper's
 ``language_detection_threshold`` default)."""
+SWITCH_SECONDS = 1.0
+"""With ``language = multi``: segments shorter than this (seconds) keep their window's language
+(a word or two is too little to tell a language by)."""
 
 
 class Engine:
@@ -152,12 +155,14 @@ class Engine:
         segments of one ``seek``), unless the segment's own speech is detected, at least
         ``SWITCH_PROBABILITY`` sure, as another; then the segment is transcribed again in that language
         (multilingual decoding picks one language per 30 s window, so a switch inside a window comes
-        out as invented words of the window's language)."""
+        out as invented words of the window's language). The job's initial prompt is not given to
+        that second pass (it is in the other language, most likely)."""
         for _seek, window in itertools.groupby(segments, key=lambda segment: segment.seek):
             group = list(window)
             language, _probability = _detect(model, audio, group[0].start, group[-1].end)
             for segment in group:
-                own, probability = (_detect(model, audio, segment.start, segment.end) if len(group) > 1
+                own, probability = (_detect(model, audio, segment.start, segment.end)
+                                    if len(group) > 1 and segment.end - segment.start >= SWITCH_SECONDS
                                     else (language, 0.0))
                 if own != language and probability >= SWITCH_PROBABILITY:
                     again, _info = model.transcribe(

@@ -79,7 +79,14 @@ def mark_repetitions(transcript: Transcript) -> tuple[Transcript, str | None]:
                      for index, segment in enumerate(transcript.segments))
     if not spans:
         return dataclasses.replace(transcript, segments=segments), None
-    times = ", ".join(f"{clock(segments[first].start)}–{clock(segments[last].end)}" for first, last in spans)
+    stretches: list[tuple[float, float]] = []
+    for first, last in spans:  # spans of interleaved channels may overlap in time: one stretch then
+        start, end = segments[first].start, max(segment.end for segment in segments[first:last + 1])
+        if stretches and start <= stretches[-1][1]:
+            stretches[-1] = (stretches[-1][0], max(end, stretches[-1][1]))
+        else:
+            stretches.append((start, end))
+    times = ", ".join(f"{clock(start)}–{clock(end)}" for start, end in stretches)
     warning = (f"possible repetition at {times}: the model may have written the same words over and over "
                "(a decoding loop); check the recording there")
     return dataclasses.replace(transcript, segments=segments), warning
