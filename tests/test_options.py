@@ -209,3 +209,15 @@ def test_cue_limits_and_naming_the_same_by_every_way_in(app, upload, tmp_path):
     with pytest.raises(FolderSettingsError, match='naming must be one of standard, media'):
         via_folder(tmp_path, 'naming = "plex"\n')
     assert upload(AUDIO, max_cps="", max_lines=" ").json["options"]["max_cps"] == 20.0  # a cleared form field
+
+
+def test_channels_and_multi_the_same_by_every_way_in(app, upload, tmp_path):
+    wanted = JobOptions(channels="separate", language="multi")
+    code, output, options = via_cli(app, "--channels", "separate", "--language", "multi")
+    assert code == 0 and options == wanted, output
+    assert JobOptions.from_mapping(upload(AUDIO, channels="separate", language="multi").json["options"]) == wanted
+    assert via_folder(tmp_path, 'channels = "separate"\nlanguage = "multi"\n') == wanted
+    assert via_cli(app, "--channels", "both")[0] == 2
+    assert "channels must be one of mix, separate" in upload(AUDIO, channels="both").json["error"]
+    with pytest.raises(FolderSettingsError, match="not both"):
+        via_folder(tmp_path, 'channels = "separate"\ndiarize = true\n')
