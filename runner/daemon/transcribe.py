@@ -169,7 +169,7 @@ class Engine:
                         audio[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)], language=own,
                         task=options.task, hotwords=options.hotwords, vad_filter=False,
                         word_timestamps=options.word_timestamps, condition_on_previous_text=False)
-                    redone = list(_convert(again, offset + segment.start, own))
+                    redone = list(_convert(again, offset + float(segment.start), own))
                     if redone:
                         yield from redone
                         continue
