@@ -136,7 +136,10 @@ class Engine:
         arguments = {"language": language, "task": options.task, "initial_prompt": options.initial_prompt,
                      "hotwords": options.hotwords, "vad_filter": options.vad_filter,
                      "word_timestamps": options.word_timestamps}
-        multilingual = options.language == MULTILINGUAL
+        multi = options.language == MULTILINGUAL
+        multilingual = multi and model.model.is_multilingual  # an English-only model has no other language
+        if multi and not multilingual:
+            arguments.update(language="en")
         if multilingual:
             arguments.update(language=None, multilingual=True, condition_on_previous_text=False)
         if self.settings.batch_size > 0 and options.vad_filter:  # batching needs VAD chunks
@@ -145,35 +148,8 @@ class Engine:
         else:
             segments, info = model.transcribe(audio, **arguments)
         if multilingual:
-            return self._segment_languages(model, audio, segments, options, start), info
-        return _convert(segments, start), info
-
-    def _segment_languages(self, model: WhisperModel, audio: np.ndarray, segments: Iterable,
-                           options: JobOptions, offset: float) -> Iterator[Segment]:
-        """faster-whisper's ``segments`` of ``audio`` (a window starting ``offset`` s into the
-        recording), each with its language: the one detected on the speech of its 30 s window (the
-        segments of one ``seek``), unless the segment's own speech is detected, at least
-        ``SWITCH_PROBABILITY`` sure, as another; then the segment is transcribed again in that language
-        (multilingual decoding picks one language per 30 s window, so a switch inside a window comes
-        out as invented words of the window's language). The job's initial prompt is not given to
-        that second pass (it is in the other language, most likely)."""
-        for _seek, window in itertools.groupby(segments, key=lambda segment: segment.seek):
-            group = list(window)
-            language, _probability = _detect(model, audio, group[0].start, group[-1].end)
-            for segment in group:
-                own, probability = (_detect(model, audio, segment.start, segment.end)
-                                    if len(group) > 1 and segment.end - segment.start >= SWITCH_SECONDS
-                                    else (language, 0.0))
-                if own != language and probability >= SWITCH_PROBABILITY:
-                    again, _info = model.transcribe(
-                        audio[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)], language=own,
-                        task=options.task, hotwords=options.hotwords, vad_filter=False,
-                        word_timestamps=options.word_timestamps, condition_on_previous_text=False)
-                    redone = list(_convert(again, offset + float(segment.start), own))
-                    if redone:
-                        yield from redone
-                        continue
-                yield from _convert([segment], offset, language)
+            return _segment_languages(model, audio, segments, options, start), info
+        return _convert(segments, start, "en" if multi else None), info
 
     def _windows(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
                  segments: Iterator[Segment], language: str) -> Iterator[Segment]:
@@ -192,6 +168,34 @@ class Engine:
             # Always move on, even when a window gave nothing complete (silence, or one long segment).
             start = resume_at if resume_at > start else window_end - WINDOW_MARGIN
             segments, _info = self._window(model, samples, options, start, language)
+
+
+def _segment_languages(model: WhisperModel, audio: np.ndarray, segments: Iterable, options: JobOptions,
+                       offset: float) -> Iterator[Segment]:
+    """faster-whisper's ``segments`` of ``audio`` (a window starting ``offset`` s into the recording),
+    each with its language: the one detected on the speech of its 30 s window (the segments of one
+    ``seek``), unless the segment's own speech is detected, at least
+    ``SWITCH_PROBABILITY`` sure, as another; then the segment is transcribed again in that language
+    (multilingual decoding picks one language per 30 s window, so a switch inside a window comes
+    out as invented words of the window's language). The job's initial prompt is not given to
+    that second pass (it is in the other language, most likely)."""
+    for _seek, window in itertools.groupby(segments, key=lambda segment: segment.seek):
+        group = list(window)
+        language, _probability = _detect(model, audio, group[0].start, group[-1].end)
+        for segment in group:
+            own, probability = (_detect(model, audio, segment.start, segment.end)
+                                if len(group) > 1 and segment.end - segment.start >= SWITCH_SECONDS
+                                else (language, 0.0))
+            if own != language and probability >= SWITCH_PROBABILITY:
+                again, _info = model.transcribe(
+                    audio[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)], language=own,
+                    task=options.task, hotwords=options.hotwords, vad_filter=False,
+                    word_timestamps=options.word_timestamps, condition_on_previous_text=False)
+                redone = list(_convert(again, offset + float(segment.start), own))
+                if redone:
+                    yield from redone
+                    continue
+            yield from _convert([segment], offset, language)
 
 
 def _detect(model: WhisperModel, audio: np.ndarray, start: float, end: float) -> tuple[str, float]:
