@@ -200,7 +200,8 @@ def _recognise(engine: Recognizer, job: JobFile, audio: Audio, done: list[Segmen
     """Start recognising ``audio`` after the checkpointed segments ``done`` (in ``language`` if given):
     its mono mix, or, when it has kept channels (``channels = separate``), every channel on its own,
     each from the end of its own last checkpointed segment, labelled ``channel N`` and merged by time.
-    The language reported is the first channel's."""
+    The language reported is the one detected most surely among the channels (a silent channel's
+    guess does not count over a speaking one's)."""
     if audio.channels is None or len(audio.channels) < 2:
         return engine.recognise(audio.samples, job.options, start=done[-1].end if done else 0.0, language=language)
     recognitions, streams = [], []
@@ -210,7 +211,8 @@ def _recognise(engine: Recognizer, job: JobFile, audio: Audio, done: list[Segmen
         recognitions.append(engine.recognise(samples, job.options, start=heard[-1] if heard else 0.0,
                                              language=language))
         streams.append(labelled(recognitions[-1].segments, label))
-    return Recognition(recognitions[0].language, recognitions[0].language_probability, merge_by_time(streams))
+    surest = max(recognitions, key=lambda recognition: recognition.language_probability)
+    return Recognition(surest.language, surest.language_probability, merge_by_time(streams))
 
 
 SAME_CHANNELS = 0.99
