@@ -187,6 +187,15 @@ def test_three_same_texts_in_a_row_of_one_speaker_are_a_loop():
     assert loop_spans([seg(0, 1, ""), seg(1, 2, ""), seg(2, 3, "")]) == []
 
 
+def test_a_phrase_said_three_times_in_a_row_inside_or_across_segments_is_a_loop():
+    inside = "Turn left at the door, turn left at the door. Turn left at the door!"
+    assert loop_spans([seg(0, 1, "Fine."), seg(1, 9, inside), seg(9, 10, "Done.")]) == [(1, 1)]
+    across = [seg(0, 1, "So thank you"), seg(1, 2, "thank you. Thank"), seg(2, 3, "you."), seg(3, 4, "Next.")]
+    assert loop_spans(across) == [(0, 2)]
+    assert loop_spans([seg(0, 3, "No, no, no, no, no, no.")]) == []  # one word is not a phrase
+    assert loop_spans([seg(0, 3, "A b c a b c a b.")]) == []  # not three times
+
+
 def test_a_segment_that_compresses_too_well_is_a_loop_and_the_warning_names_the_times():
     looped = "I will go there. " * 12
     assert compression_ratio(looped) > COMPRESSION_RATIO_THRESHOLD > compression_ratio("I will go there today.")

@@ -1,10 +1,12 @@
 """Possible decoding loops: Whisper sometimes writes the same text over and over (a "hallucination
 loop"), most often over music, noise or a language it was not told about.
 
-Pure logic on ``runner.core.transcript`` segments. Two signs, either is enough:
+Pure logic on ``runner.core.transcript`` segments. Three signs, any is enough:
 
 - the same text (case, spacing and punctuation aside) in ``MIN_REPEATS`` or more segments in a row
   of one speaker;
+- a phrase of ``MIN_PHRASE_WORDS`` to ``MAX_PHRASE_WORDS`` words said ``MIN_REPEATS`` or more times in
+  a row by one speaker, inside a segment or across segments ("turn left turn left turn left");
 - a segment whose text compresses too well: its gzip compression ratio (UTF-8 bytes over
   zlib-compressed bytes, as faster-whisper's ``get_compression_ratio``) above
   ``COMPRESSION_RATIO_THRESHOLD``, faster-whisper's default ``compression_ratio_threshold``.
@@ -20,7 +22,11 @@ from collections.abc import Sequence
 from runner.core.transcript import Segment, Transcript, clock
 
 MIN_REPEATS = 3
-"""Segments in a row with the same text that make a possible loop."""
+"""Segments, or phrases, in a row with the same text that make a possible loop."""
+MIN_PHRASE_WORDS = 2
+"""Shortest repeated phrase, in words ("no, no, no" is speech, "thank you thank you thank you" a loop)."""
+MAX_PHRASE_WORDS = 40
+"""Longest repeated phrase looked for, in words (longer repeats are whole segments, found as such)."""
 COMPRESSION_RATIO_THRESHOLD = 2.4
 """faster-whisper's default ``compression_ratio_threshold`` (``WhisperModel.transcribe``)."""
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -60,6 +66,9 @@ def loop_spans(segments: Sequence[Segment]) -> list[tuple[int, int]]:
             if len(run) >= MIN_REPEATS:
                 flagged.update(run)
             run = [index]
+        words = [(word, index) for index in indexes for word in _key(segments[index].text).split()]
+        for first, last in _repeated_phrases([word for word, _index in words]):
+            flagged.update(range(words[first][1], words[last][1] + 1))
     spans: list[tuple[int, int]] = []
     for index in sorted(flagged):
         if spans and index == spans[-1][1] + 1:
@@ -67,6 +76,26 @@ def loop_spans(segments: Sequence[Segment]) -> list[tuple[int, int]]:
         else:
             spans.append((index, index))
     return spans
+
+
+def _repeated_phrases(words: Sequence[str]) -> list[tuple[int, int]]:
+    """``(first, last)`` word indexes, inclusive, of every stretch where a phrase of
+    ``MIN_PHRASE_WORDS`` to ``MAX_PHRASE_WORDS`` words comes ``MIN_REPEATS`` or more times in a row.
+
+    A phrase of ``k`` words repeats from word ``i`` while ``words[i] == words[i + k]``: a streak of
+    ``(MIN_REPEATS - 1) * k`` such words is ``MIN_REPEATS`` repeats. A phrase of one word said over
+    and over ("no no no no no no") is not counted. O(n x MAX_PHRASE_WORDS).
+    """
+    stretches = []
+    for k in range(MIN_PHRASE_WORDS, MAX_PHRASE_WORDS + 1):
+        streak = 0
+        for i in range(len(words) - k + 1):
+            streak = streak + 1 if i + k < len(words) and words[i] == words[i + k] else 0
+            if streak >= (MIN_REPEATS - 1) * k and (i + k + 1 >= len(words) or words[i + 1] != words[i + 1 + k]):
+                first = i - streak + 1  # the streak ends here
+                if len(set(words[first:first + k])) > 1:  # one word over and over is not a phrase
+                    stretches.append((first, i + k))
+    return stretches
 
 
 def mark_repetitions(transcript: Transcript) -> tuple[Transcript, str | None]:
