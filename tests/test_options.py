@@ -176,7 +176,7 @@ def test_job_files_of_older_versions_still_load(app):
     diarized = {**first, "diarize": True, "num_speakers": 2, "min_speakers": None, "max_speakers": None}
     assert job_file_options(app, diarized) == JobOptions.from_mapping(diarized)
     current = {**diarized, "max_line_length": 42, "max_lines": 2, "max_cue_seconds": 7.0, "max_cps": 20.0,
-               "naming": "standard", "audio_track": None}  # cue shaping, naming, audio_track came later
+               "naming": "standard", "audio_track": None, "channels": "mix"}  # came later: defaults
     assert JobOptions.from_mapping(diarized).to_dict() == current
     assert job_file_options(app, {**current, "max_lines": 0}) == JobOptions.from_mapping({**current, "max_lines": 0})
 
@@ -227,3 +227,15 @@ def test_audio_track_the_same_by_every_way_in(app, upload, tmp_path):
         AUDIO, audio_track="english").json["error"]
     with pytest.raises(FolderSettingsError, match="audio_track must be a track number or a language tag"):
         via_folder(tmp_path, "audio_track = 1.5\n")
+
+
+def test_channels_and_multi_the_same_by_every_way_in(app, upload, tmp_path):
+    wanted = JobOptions(channels="separate", language="multi")
+    code, output, options = via_cli(app, "--channels", "separate", "--language", "multi")
+    assert code == 0 and options == wanted, output
+    assert JobOptions.from_mapping(upload(AUDIO, channels="separate", language="multi").json["options"]) == wanted
+    assert via_folder(tmp_path, 'channels = "separate"\nlanguage = "multi"\n') == wanted
+    assert via_cli(app, "--channels", "both")[0] == 2
+    assert "channels must be one of mix, separate" in upload(AUDIO, channels="both").json["error"]
+    with pytest.raises(FolderSettingsError, match="not both"):
+        via_folder(tmp_path, 'channels = "separate"\ndiarize = true\n')

@@ -15,11 +15,12 @@ from runner.core.settings import Settings
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
 from runner.core.store import utcnow
 from runner.core.text import printable
+from runner.core.transcript import clock
 from runner.core.urls import display_url
 from runner.jobs.retention import lifetime
 from webui import api, auth, pages
 from webui.bodylimits import BodyLimits
-from webui.present import Summary, age, clock, eta_seconds, summarize, when
+from webui.present import Summary, age, eta_seconds, summarize, when
 from webui.services import flask_app, services
 from webui.uploads import too_large
 

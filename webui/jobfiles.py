@@ -21,12 +21,15 @@ from webui.downloads import content_disposition
 @dataclass(frozen=True)
 class Line:
     """One transcript line: ``start``/``end`` in seconds from the start of the audio, its text,
-    and its speaker when the job was diarized."""
+    its speaker when the job was diarized or its channels transcribed separately, its own language
+    (``language = multi``), and whether it is part of a possible decoding loop."""
 
     start: float
     end: float
     text: str
     speaker: str | None = None
+    language: str | None = None
+    repetition: bool = False
 
 
 def send_open_file(handle: BinaryIO, mimetype: str, job: Job, name: str) -> Response:
@@ -98,9 +101,10 @@ def transcript_lines(job: Job, store: JobStore) -> list[Line]:
     """
     transcript = read_transcript_output(job, store)
     if transcript is None:
-        segments = tuple(Segment(s.start, s.end, s.text) for s in store.segments(job.id))
+        segments = tuple(Segment(s.start, s.end, s.text, speaker=s.speaker, language=s.language)
+                         for s in store.segments(job.id))
         if job.duration is None:  # not decoded yet: nothing to fit to, no offset known
-            return [Line(s.start, s.end, s.text) for s in segments]
+            return [Line(s.start, s.end, s.text, s.speaker, s.language) for s in segments]
         transcript = fit_to_audio(Transcript(None, None, job.duration, segments)).transcript
         transcript = transcript.shifted(float((job.audio or {}).get("offset") or 0.0))
-    return [Line(s.start, s.end, s.text, s.speaker) for s in transcript.segments]
+    return [Line(s.start, s.end, s.text, s.speaker, s.language, s.repetition) for s in transcript.segments]

@@ -84,16 +84,6 @@ def eta_seconds(job: Job, now: datetime) -> float | None:
     return max(0.0, (job.duration - job.processed_seconds) / speed)
 
 
-def clock(seconds: float | None) -> str:
-    """``83.4`` -> ``"1:23"``, ``3723`` -> ``"1:02:03"``; None -> ``"–"``."""
-    if seconds is None:
-        return "–"
-    whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def age(seconds: float) -> str:
     """A short age: ``"4 s"``, ``"3 min"``, ``"2 h"``, ``"5 d"``."""
     if seconds < 60:

@@ -17,7 +17,9 @@ from runner.jobs.view import job_to_dict
 @click.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-@click.option("--language", default="auto", show_default=True, help="Language code (en, de, zh, ...) or auto.")
+@click.option("--language", default="auto", show_default=True,
+              help="Language code (en, de, zh, ...), auto, or multi (detected for every segment: a recording "
+                   "that switches languages).")
 @click.option("--task", default="transcribe", show_default=True, help="transcribe, or translate (into English).")
 @click.option("--model", help="Model for these jobs (default: the runner's SPOOLSCRIBE_MODEL).")
 @click.option("--formats", "--format", "formats", default=",".join(FORMATS), show_default=True,
@@ -35,6 +37,9 @@ from runner.jobs.view import job_to_dict
 @click.option("--num-speakers", metavar="N", help="With --diarize: the number of speakers, when known.")
 @click.option("--min-speakers", metavar="N", help="With --diarize: at least this many speakers.")
 @click.option("--max-speakers", metavar="N", help="With --diarize: at most this many speakers.")
+@click.option("--channels", type=click.Choice(["mix", "separate"]), default="mix", show_default=True,
+              help="mix: all channels into one; separate: each channel on its own, as speaker 'channel 1', "
+                   "'channel 2', ... (a call recorded one person per channel).")
 @click.option("--max-line-length", metavar="CHARS", help="Subtitle lines at most this long (default 42; 0: no limit).")
 @click.option("--max-lines", metavar="N", help="Subtitle cues of at most N lines (default 2; 0: no limit).")
 @click.option("--max-cue-seconds", metavar="S", help="Subtitle cues at most S seconds long (default 7; 0: no limit).")

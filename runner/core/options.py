@@ -28,6 +28,11 @@ MAX_AUDIO_TRACK = 100
 """Highest audio track number an option may name."""
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8})*")
 """An ISO 639 language tag as containers write them (``en``, ``eng``, ``ger``, ``en-us``)."""
+MULTILINGUAL = "multi"
+"""The ``language`` value that detects the language of every segment (a recording that switches)."""
+CHANNELS: tuple[str, ...] = ("mix", "separate")
+"""``mix``: every channel mixed into one waveform; ``separate``: each channel transcribed on its own,
+its segments labelled ``channel 1``, ``channel 2``, ... as speakers (``runner.output.channels``)."""
 NAMINGS: tuple[str, ...] = ("standard", "media")
 """How an inbox job's results are named: ``talk.srt`` beside the file, or ``Movie (2020).en.srt``
 for media servers (see ``runner.output.inbox``)."""
@@ -44,7 +49,8 @@ class OptionsError(SpoolscribeError, ValueError):
 class JobOptions:
     """How to transcribe one job.
 
-    ``language`` None means detect it; ``model`` None means the runner's default model;
+    ``language`` None means detect it (from speech), ``"multi"`` detect it for every segment;
+    ``model`` None means the runner's default model;
     ``formats`` is a non-empty subset of ``FORMATS`` in that order. ``diarize`` asks for speaker
     diarization, with the exact number of speakers (``num_speakers``) or bounds
     (``min_speakers``/``max_speakers``) when known; None lets the pipeline decide.
@@ -54,6 +60,7 @@ class JobOptions:
     a limit off, all four 0 keeps whole segments. ``naming`` is "standard" or "media" (inbox jobs only).
     ``audio_track`` picks the audio stream of a file with several: a number from 1 (the second audio
     track is 2) or a language tag (``de``, ``ger``, ``deu``); None takes the default-flagged one.
+    ``channels`` is one of ``CHANNELS`` ("separate" cannot be combined with ``diarize``).
     """
 
     language: str | None = None
@@ -74,13 +81,15 @@ class JobOptions:
     max_cps: float = 20.0
     naming: str = "standard"
     audio_track: int | str | None = None
+    channels: str = "mix"
 
     def __post_init__(self) -> None:
         language = (self.language or "").strip().lower()
         if language in ("", "auto"):
             object.__setattr__(self, "language", None)
-        elif language not in LANGUAGES:
-            raise OptionsError(f"unknown language {self.language!r}; use 'auto' or a code such as en, de, zh")
+        elif language not in LANGUAGES and language != MULTILINGUAL:
+            raise OptionsError(f"unknown language {self.language!r}; use 'auto', '{MULTILINGUAL}' (a recording "
+                               "that switches languages) or a code such as en, de, zh")
         else:
             object.__setattr__(self, "language", language)
         if self.task not in TASKS:
@@ -103,6 +112,11 @@ class JobOptions:
         if self.naming not in NAMINGS:
             raise OptionsError(f"naming must be one of {', '.join(NAMINGS)}, got {self.naming!r}")
         self._check_audio_track()
+        if self.channels not in CHANNELS:
+            raise OptionsError(f"channels must be one of {', '.join(CHANNELS)}, got {self.channels!r}")
+        if self.channels == "separate" and self.diarize:
+            raise OptionsError("give diarize or channels=separate, not both (with separate channels, each channel "
+                               "is a speaker)")
 
     def _check_audio_track(self) -> None:
         track = self.audio_track

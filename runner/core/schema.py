@@ -112,6 +112,10 @@ class SegmentRecord(Base):
     text: Mapped[str] = mapped_column(Text)
     words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     """``[{"start": s, "end": s, "word": str, "probability": 0..1}, ...]``"""
+    speaker: Mapped[str | None] = mapped_column(String(128), default=None)
+    """``channel N`` for a job with separate channels (what a resumed job continues each channel from), else None."""
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    """The segment's own detected language (``language = multi``), else None."""
 
 
 class RunnerRecord(Base):

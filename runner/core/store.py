@@ -34,13 +34,16 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class SegmentRow:
-    """A segment to persist: ``index`` within the job, times in seconds, words as dicts."""
+    """A segment to persist: ``index`` within the job, times in seconds, words as dicts, its channel
+    speaker (``channel N``) and its own language when the job's options give them (else None)."""
 
     index: int
     start: float
     end: float
     text: str
     words: list[dict[str, Any]]
+    speaker: str | None = None
+    language: str | None = None
 
 
 def transcript_complete(job: Job) -> bool:
@@ -170,7 +173,8 @@ class JobStore:
             if rowcount(result) != 1:
                 return False
             session.add_all(
-                SegmentRecord(job_id=job_id, index=s.index, start=s.start, end=s.end, text=s.text, words=s.words)
+                SegmentRecord(job_id=job_id, index=s.index, start=s.start, end=s.end, text=s.text, words=s.words,
+                              speaker=s.speaker, language=s.language)
                 for s in segments
             )
         return True

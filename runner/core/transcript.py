@@ -34,6 +34,16 @@ def round_ms(seconds: float) -> float:
     return to_milliseconds(seconds) / 1000
 
 
+def clock(seconds: float | None) -> str:
+    """A time as people read it: ``83.4`` -> ``"1:23"``, ``3723`` -> ``"1:02:03"``; None -> ``"–"``."""
+    if seconds is None:
+        return "–"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _with_speaker(data: dict[str, Any], speaker: str | None) -> dict[str, Any]:
     """``data`` plus ``"speaker"`` when there is one (output without speakers stays as it was)."""
     return data if speaker is None else {**data, "speaker": speaker}
@@ -72,25 +82,35 @@ def _speaker_of(data: dict[str, Any]) -> str | None:
 @dataclass(frozen=True)
 class Segment:
     """A stretch of speech: times in seconds, ``text`` stripped of surrounding spaces, its words,
-    and its ``speaker`` once speakers are assigned (every word of the segment then has it too)."""
+    and its ``speaker`` once speakers are assigned (every word of the segment then has it too).
+    ``language`` is the segment's own detected language (ISO 639-1) when every segment's language
+    is detected (``language = multi``), else None; ``repetition`` marks a segment of a possible
+    decoding loop (``runner.output.repetition``)."""
 
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
     speaker: str | None = None
+    language: str | None = None
+    repetition: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"start", "end", "text", "words": [...]}`` (and ``"speaker"`` if set), times rounded
-        to milliseconds."""
-        data = {"start": round_ms(self.start), "end": round_ms(self.end), "text": self.text}
-        return {**_with_speaker(data, self.speaker), "words": [word.to_dict() for word in self.words]}
+        """``{"start", "end", "text", "words": [...]}`` (and ``"speaker"``, ``"language"`` if set,
+        ``"repetition": true`` if marked), times rounded to milliseconds."""
+        data: dict[str, Any] = _with_speaker({"start": round_ms(self.start), "end": round_ms(self.end),
+                                              "text": self.text}, self.speaker)
+        data.update({"language": self.language} if self.language is not None else {})
+        data.update({"repetition": True} if self.repetition else {})
+        return {**data, "words": [word.to_dict() for word in self.words]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Segment:
         """Inverse of ``to_dict``."""
+        language = data.get("language")
         return cls(float(data["start"]), float(data["end"]), str(data["text"]),
-                   tuple(Word.from_dict(word) for word in data.get("words", ())), _speaker_of(data))
+                   tuple(Word.from_dict(word) for word in data.get("words", ())), _speaker_of(data),
+                   None if language is None else str(language), bool(data.get("repetition", False)))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from runner.core.errors import SpoolscribeError
 from runner.core.languages import language_name
-from runner.core.options import JobOptions
+from runner.core.options import MULTILINGUAL, JobOptions
 from runner.core.text import printable
 from runner.core.transcript import Segment
 
@@ -39,7 +39,8 @@ class Recognition:
 def english_only_warning(model: str, asked: str) -> str:
     """The job's warning when it asked for language ``asked`` (a code other than ``en``) and its
     ``model`` (a name or directory) is English-only, so the audio was transcribed as English."""
-    return (f"the language asked for, {language_name(asked)} ({asked}), was not used: the model {printable(model)} is "
+    wanted = "a language per segment (multi)" if asked == MULTILINGUAL else f"{language_name(asked)} ({asked})"
+    return (f"the language asked for, {wanted}, was not used: the model {printable(model)} is "
             "English-only, so the audio was transcribed as English (en); choose a multilingual model "
             "(e.g. 'small' rather than 'small.en') to transcribe other languages")
 

@@ -6,15 +6,16 @@ spoolscribe knows faster-whisper exists.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-from runner.core.options import JobOptions
+from runner.core.options import MULTILINGUAL, JobOptions
 from runner.core.settings import Settings
 from runner.core.transcript import Segment, Word
 from runner.daemon.media import SAMPLE_RATE
@@ -31,6 +32,13 @@ DETECT_WINDOWS = 3
 """30 s windows of speech that language detection looks at."""
 DETECT_SCAN_SECONDS = 1800.0
 """Audio searched for speech by language detection (from the start), in seconds."""
+SWITCH_PROBABILITY = 0.5
+"""With ``language = multi``: a segment whose own speech is detected as another language than its
+30 s window's, at least this sure, is transcribed again in its own language (faster-whisper's
+``language_detection_threshold`` default)."""
+SWITCH_SECONDS = 1.0
+"""With ``language = multi``: segments shorter than this (seconds) keep their window's language
+(a word or two is too little to tell a language by)."""
 
 
 class Engine:
@@ -83,6 +91,12 @@ class Engine:
         ``language`` overrides the job's option (used when resuming, so the language detected on
         the first attempt is kept). Segments come out lazily, in order.
 
+        With no language given, it is detected first on speech (``detect_language``: Silero VAD
+        skips leading silence or music), not on the first 30 s of audio. With ``language = multi``,
+        faster-whisper detects it for every 30 s window (``multilingual=True``, and
+        ``condition_on_previous_text=False``, without which base kept writing the first language),
+        and each segment gets its own language (see ``_segment_languages``).
+
         Recordings longer than ``settings.window_seconds`` are transcribed window by window, because
         faster-whisper computes the log-Mel spectrogram of all the audio it is given at once (about
         50 MB per minute at its peak). Each window is resumed after the last segment that ended
@@ -95,12 +109,17 @@ class Engine:
             ModelError: the job's model cannot be loaded.
         """
         model = self.model(options.model)
-        segments, info = self._window(model, samples, options, start, language or options.language)
+        language = language or options.language
+        probability = None
+        if language is None:
+            language, probability = self.detect_language(samples[int(start * SAMPLE_RATE):], options)
+        segments, info = self._window(model, samples, options, start, language)
         windows = self._windows(model, samples, options, start, segments, info.language)
         warnings: tuple[str, ...] = ()
         if options.language not in (None, "en") and not model.model.is_multilingual:
             warnings = (english_only_warning(options.model or self.settings.model, options.language),)
-        return Recognition(info.language, info.language_probability, windows, warnings)
+        return Recognition(info.language, info.language_probability if probability is None else probability, windows,
+                           warnings)
 
     def detect_language(self, samples: np.ndarray, options: JobOptions) -> tuple[str, float]:
         """The spoken language of ``samples`` (16 kHz mono float32) and its probability (0..1), from
@@ -124,12 +143,20 @@ class Engine:
         arguments = {"language": language, "task": options.task, "initial_prompt": options.initial_prompt,
                      "hotwords": options.hotwords, "vad_filter": options.vad_filter,
                      "word_timestamps": options.word_timestamps}
+        multi = options.language == MULTILINGUAL
+        multilingual = multi and model.model.is_multilingual  # an English-only model has no other language
+        if multi and not multilingual:
+            arguments.update(language="en")
+        if multilingual:
+            arguments.update(language=None, multilingual=True, condition_on_previous_text=False)
         if self.settings.batch_size > 0 and options.vad_filter:  # batching needs VAD chunks
             segments, info = BatchedInferencePipeline(model).transcribe(
                 audio, batch_size=self.settings.batch_size, **arguments)
         else:
             segments, info = model.transcribe(audio, **arguments)
-        return _convert(segments, start), info
+        if multilingual:
+            return _segment_languages(model, audio, segments, options, start), info
+        return _convert(segments, start, "en" if multi else None), info
 
     def _windows(self, model: WhisperModel, samples: np.ndarray, options: JobOptions, start: float,
                  segments: Iterator[Segment], language: str) -> Iterator[Segment]:
@@ -150,8 +177,42 @@ class Engine:
             segments, _info = self._window(model, samples, options, start, language)
 
 
-def _convert(segments, offset: float) -> Iterator[Segment]:
+def _segment_languages(model: WhisperModel, audio: np.ndarray, segments: Iterable, options: JobOptions,
+                       offset: float) -> Iterator[Segment]:
+    """faster-whisper's ``segments`` of ``audio`` (a window starting ``offset`` s into the recording),
+    each with its language: the one detected on the speech of its 30 s window (the segments of one
+    ``seek``), unless the segment's own speech is detected, at least
+    ``SWITCH_PROBABILITY`` sure, as another; then the segment is transcribed again in that language
+    (multilingual decoding picks one language per 30 s window, so a switch inside a window comes
+    out as invented words of the window's language). The job's initial prompt is not given to
+    that second pass (it is in the other language, most likely)."""
+    for _seek, window in itertools.groupby(segments, key=lambda segment: segment.seek):
+        group = list(window)
+        language, _probability = _detect(model, audio, group[0].start, group[-1].end)
+        for segment in group:
+            own, probability = (_detect(model, audio, segment.start, segment.end)
+                                if len(group) > 1 and segment.end - segment.start >= SWITCH_SECONDS
+                                else (language, 0.0))
+            if own != language and probability >= SWITCH_PROBABILITY:
+                again, _info = model.transcribe(
+                    audio[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)], language=own,
+                    task=options.task, hotwords=options.hotwords, vad_filter=False,
+                    word_timestamps=options.word_timestamps, condition_on_previous_text=False)
+                redone = list(_convert(again, offset + float(segment.start), own))
+                if redone:
+                    yield from redone
+                    continue
+            yield from _convert([segment], offset, language)
+
+
+def _detect(model: WhisperModel, audio: np.ndarray, start: float, end: float) -> tuple[str, float]:
+    """The language of ``audio`` from ``start`` to ``end`` s, and its probability (0..1)."""
+    language, probability, _all = model.detect_language(audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)])
+    return language, float(probability)
+
+
+def _convert(segments, offset: float, language: str | None = None) -> Iterator[Segment]:
     for s in segments:
         words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word, float(w.probability))
                       for w in (s.words or ()))
-        yield Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(), words)
+        yield Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(), words, language=language)

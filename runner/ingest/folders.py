@@ -3,7 +3,7 @@ every file below it; a deeper folder's file overrides the keys it names.
 
 The file (TOML, UTF-8)::
 
-    language = "zh"              # a code such as en, de, zh, or "auto"
+    language = "zh"              # a code such as en, de, zh, "auto", or "multi" (every segment's own)
     task = "transcribe"          # or "translate" (into English)
     model = "small"              # the default model or one of SPOOLSCRIBE_WEB_MODELS (no other path)
     formats = ["txt", "srt"]     # or "txt,srt"
@@ -17,6 +17,7 @@ The file (TOML, UTF-8)::
     max_lines = 2                # ... second (0: no limit; see runner.output.cues)
     max_cue_seconds = 7
     max_cps = 20
+    channels = "separate"        # each channel on its own, as speaker "channel 1", ... (default "mix")
     naming = "media"             # Movie (2020).en.srt beside the video (runner.daemon.library)
     audio_track = "eng"          # of a file with several audio tracks: a language tag or a number from 1
 

@@ -97,7 +97,8 @@ def _split(segment: Segment, index: _Turns) -> list[Segment]:
         start = segment.start if number == 0 else run[0].start
         end = segment.end if number == len(runs) - 1 else run[-1].end
         text = "".join(word.word for word in run).strip()
-        pieces.append(Segment(start, max(start, end), text, tuple(run), run[0].speaker))
+        pieces.append(dataclasses.replace(segment, start=start, end=max(start, end), text=text, words=tuple(run),
+                                          speaker=run[0].speaker))
     return pieces
 
 
