@@ -117,10 +117,7 @@ class FakeRecognizer:
         return options.language or self.language, 0.98
 
     def _segments(self, samples: np.ndarray, options: JobOptions, start: float) -> Iterator[Segment]:
-        if self.script is not None:
-            segments = list(self.script)
-        else:
-            segments = fake_segments(len(samples) / SAMPLE_RATE, start)
+        segments = fake_segments(len(samples) / SAMPLE_RATE, start) if self.script is None else list(self.script)
         if self.speech_only:
             segments = [segment for segment in segments if np.abs(
                 samples[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)]).max(initial=0.0) >= SILENCE]

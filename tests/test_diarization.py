@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import groupby
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,9 @@ def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, clien
 
     captions = webvtt.read(str(files["vtt"]))
     assert captions and all(LABEL.match(c.voice or "") and c.raw_text.endswith("</v>") for c in captions)
-    assert [c.voice for c in captions] == [s["speaker"] for s in document["segments"] if s["text"]]
+    # cue shaping may split a segment into several cues: compare the order of speaker changes
+    assert [voice for voice, _ in groupby(c.voice for c in captions)] == [
+        speaker for speaker, _ in groupby(s["speaker"] for s in document["segments"] if s["text"])]
     cues = list(srt.parse(files["srt"].read_text()))
     assert cues[0].content.startswith(f"[{document['segments'][0]['speaker']}] ")
     lines = files["txt"].read_text().splitlines()
