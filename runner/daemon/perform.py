@@ -199,8 +199,8 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
         ctx.settings, ctx.store, job, media, transcript, warnings, _metadata(job, ctx.settings))
     written = _write_results(ctx.settings, job, transcript, warnings=warnings, media_library=library)
     record_outputs(ctx.store.engine, job.id, written)
-    if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
-                            warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
+    if not ctx.store.succeed(job.id, ctx.runner, transcript.segments, outputs=[str(p) for p in written],
+                             warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
         raise _Lost()
     log.info("runner %s: job %s succeeded (%.1f s of audio in %.1f s, %d segments)",
              ctx.runner, job.id, transcript.duration, time.monotonic() - started, len(transcript.segments))
