@@ -15,10 +15,10 @@ from typing import BinaryIO
 from flask import Response, request, send_file
 from werkzeug.exceptions import Conflict, InternalServerError, NotFound
 
+from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job
 from runner.core.store import JobStore
 from runner.core.transcript import Transcript, parse_transcript
-from runner.core.errors import JobNotFound, JobStateError
 from runner.jobs.outputs import OutputChangedError, open_output, output_path
 from runner.output.formats import RENDERERS
 

@@ -1,5 +1,5 @@
 """A finished job's speakers as the web shows and renames them (the rewriting itself is
-``runner.jobs.transcripts.rename_speakers``: every output rendered again from the job's JSON
+``webui.rewrite.rename_speakers``: every output rendered again from the job's JSON
 output, the search index updated in the same transaction)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from werkzeug.exceptions import BadRequest, Conflict
 from runner.core.schema import Job
 from runner.core.states import ACTIVE
 from runner.core.store import JobStore
-from runner.jobs.transcripts import rename_speakers
 from runner.output.speakers import speakers_of
 from webui.actions import find_job
 from webui.jobfiles import read_transcript_output, rewrite_errors, servable_outputs
+from webui.rewrite import rename_speakers
 from webui.services import Services
 
 log = logging.getLogger(__name__)

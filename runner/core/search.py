@@ -242,23 +242,30 @@ def _substring_spans(value: str, terms: tuple[Term, ...]) -> tuple[tuple[int, in
 
 def _unmark(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     """The text of a ``highlight()`` result and the spans its marks enclosed."""
-    plain, spans, opened = [], [], 0
+    plain: list[str] = []
+    spans: list[tuple[int, int]] = []
+    opened = length = 0
     for part in re.split(f"([{_OPEN}{_CLOSE}])", marked):
         if part == _OPEN:
-            opened = sum(map(len, plain))
+            opened = length
         elif part == _CLOSE:
-            spans.append((opened, sum(map(len, plain))))
+            spans.append((opened, length))
         else:
             plain.append(part)
+            length += len(part)
     return "".join(plain), tuple(spans)
 
 
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A time read by textual SQL: SQLite gives the stored text, other databases a datetime."""
+    return value if value is None or isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def _hit(row: Any, value: str, spans: tuple[tuple[int, int], ...]) -> SearchHit:
-    created, finished = row.created_at, row.finished_at
-    return SearchHit(row.job_id, row.original_name,
-                     created if isinstance(created, datetime) else datetime.fromisoformat(created),
-                     finished if finished is None or isinstance(finished, datetime) else datetime.fromisoformat(finished),
-                     row.index, row.start, row.end, row.speaker, value, spans)
+    created = _moment(row.created_at)
+    assert created is not None  # jobs.created_at is NOT NULL
+    return SearchHit(row.job_id, row.original_name, created, _moment(row.finished_at), row.index, row.start,
+                     row.end, row.speaker, value, spans)
 
 
 _IMPLEMENTATIONS = {"sqlite": _sqlite_search}

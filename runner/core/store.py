@@ -51,7 +51,8 @@ def transcript_complete(job: Job) -> bool:
     return bool(job.duration) and (job.processed_seconds or 0.0) >= (job.duration or 0.0)
 
 
-def index_rows(job_id: str, segments: Sequence[Segment], versions: dict[int, int] | None = None) -> list[TranscriptSegment]:
+def index_rows(job_id: str, segments: Sequence[Segment],
+               versions: dict[int, int] | None = None) -> list[TranscriptSegment]:
     """The search index's rows of a job's transcript ``segments`` (``versions``: segment index to
     its last edit's number, for a rebuilt index; 0 otherwise)."""
     versions = versions or {}
