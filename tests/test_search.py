@@ -4,6 +4,7 @@ successes, renames, edits, deletes, purges, a rebuild and the migration."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -161,3 +162,24 @@ def test_search_needs_something_to_look_for(app, order):
     assert search(app.store.engine, "  * - \"\" ", order=order) == []
     with pytest.raises(ValueError):
         search(app.store.engine, "x", order="random")
+
+
+@pytest.mark.slow
+def test_the_command_line_searches_and_rebuilds_the_index(app, cli, transcribed):
+    job = transcribed(["Where did someone say transcription?", "Nowhere else."], name="notes\x1b[31m.wav")
+    as_json = cli("search", "transcr*", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert [(hit["job_id"], hit["segment"], hit["text"]) for hit in document["results"]] == \
+        [(job.id, 0, "Where did someone say transcription?")]
+    listed = cli("search", '"someone say"')
+    assert listed.returncode == 0 and "\x1b[31m" not in listed.stdout and "notes\\x1b[31m.wav" in listed.stdout
+    assert f"{job.id}    0:00  Where did someone say transcription?" in listed.stdout
+    with write_engine(app.store.engine).begin() as connection:
+        connection.exec_driver_sql("DELETE FROM transcript_segments")
+    missing = cli("search", "nowhere")
+    assert missing.returncode == 0 and missing.stdout == "" and "nothing found" in missing.stderr
+    rebuilt = cli("search", "--reindex", "nowhere")
+    assert rebuilt.returncode == 0 and "search index rebuilt: 2 segments" in rebuilt.stdout
+    assert f"{job.id}    0:02  Nowhere else." in rebuilt.stdout
+    assert cli("search").returncode == 2

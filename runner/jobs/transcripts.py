@@ -25,7 +25,7 @@ def current_versions(store: JobStore, job_id: str) -> dict[int, int]:
     with Session(store.engine) as session:
         rows = session.execute(select(TranscriptSegment.index, TranscriptSegment.version)
                                .where(TranscriptSegment.job_id == job_id))
-        return {index: version for index, version in rows}
+        return dict(rows.all())
 
 
 def versions(store: JobStore, job_id: str, index: int) -> list[SegmentVersion]:
