@@ -1,5 +1,6 @@
 """transcript search and editing: transcript_segments (what search finds and the page edits),
-segment_versions (each edit), and on SQLite the FTS5 tables and their triggers
+segment_versions (each edit); on SQLite the FTS5 tables and their triggers, on PostgreSQL
+unaccent and a GIN index
 
 Existing succeeded jobs are indexed from their JSON output, or, without a usable one, from their
 checkpointed segments (``runner.jobs.transcripts.rebuild_index``).
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from runner.core.search import SQLITE_DDL, SQLITE_TABLES
+from runner.core.search import POSTGRES_DDL, POSTGRES_DROP, SQLITE_DDL, SQLITE_TABLES
 from runner.jobs.transcripts import rebuild_index
 
 revision = '0010'
@@ -49,16 +50,15 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('job_id', 'index', 'version')
     )
     bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        for statement in SQLITE_DDL:
-            bind.exec_driver_sql(statement)
+    for statement in {"sqlite": SQLITE_DDL, "postgresql": POSTGRES_DDL}.get(bind.dialect.name, ()):
+        bind.exec_driver_sql(statement)
     rebuild_index(bind)
 
 
 def downgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        for table in SQLITE_TABLES:
-            bind.exec_driver_sql(f"DROP TABLE {table}")
+    drops = {"sqlite": tuple(f"DROP TABLE {table}" for table in SQLITE_TABLES), "postgresql": POSTGRES_DROP}
+    for statement in drops.get(bind.dialect.name, ()):
+        bind.exec_driver_sql(statement)
     op.drop_table('segment_versions')
     op.drop_table('transcript_segments')

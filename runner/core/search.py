@@ -5,7 +5,7 @@ terms (``"exact words"`` phrases, ``transc*`` prefixes, plain words, all require
 and each implementation renders them quoted in its own syntax, so FTS syntax characters (``"``,
 ``*``, ``-``, ``NEAR``, ``AND``, brackets, an unbalanced quote) are only ever text.
 
-The implementation is picked by the engine's dialect (``search``). SQLite (the one implemented):
+The implementation is picked by the engine's dialect (``search``). SQLite:
 two FTS5 tables with external content on ``transcript_segments`` (https://www.sqlite.org/fts5.html,
 "External Content Tables"), kept in step by the triggers in ``SQLITE_DDL`` inside the transaction
 that writes a segment:
@@ -65,6 +65,18 @@ SQLITE_DDL = (
 """The SQLite full-text tables and the triggers that keep them in step (created by migration 0010)."""
 SQLITE_TABLES = ("search_words", "search_trigrams")
 """The FTS5 tables; they and their shadow tables (``search_words_data``, ...) are not in the models."""
+POSTGRES_INDEX = "ix_transcript_segments_words"
+POSTGRES_DDL = (
+    "CREATE EXTENSION IF NOT EXISTS unaccent",
+    "CREATE OR REPLACE FUNCTION spoolscribe_unaccent(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT "
+    "AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$",
+    f"CREATE INDEX {POSTGRES_INDEX} ON transcript_segments USING gin "
+    "(to_tsvector('simple', spoolscribe_unaccent(text)))",
+)
+"""PostgreSQL: ``unaccent`` behind an IMMUTABLE wrapper (so an index may use it; the usual recipe,
+as ``unaccent`` itself is only STABLE) and a GIN index on the ``simple`` configuration's tsvector
+of the unaccented text (created by migration 0010; not in the models)."""
+POSTGRES_DROP = (f"DROP INDEX IF EXISTS {POSTGRES_INDEX}", "DROP FUNCTION IF EXISTS spoolscribe_unaccent(text)")
 
 
 class SearchUnavailable(SpoolscribeError):
@@ -73,10 +85,13 @@ class SearchUnavailable(SpoolscribeError):
 
 def alembic_include_name(name: str | None, type_: str, _parents: Any) -> bool:
     """Alembic's ``include_name`` hook: False for the full-text tables and their FTS5 shadow tables
-    (``search_words_data``, ...), which the migration makes by SQL and the models do not hold, so
-    autogenerate leaves them alone."""
-    return not (type_ == "table" and name is not None
-                and any(name == table or name.startswith(f"{table}_") for table in SQLITE_TABLES))
+    (``search_words_data``, ...) and PostgreSQL's expression index, which the migration makes by SQL
+    and the models do not hold, so autogenerate leaves them alone."""
+    if name is None:
+        return True
+    if type_ == "index":
+        return name != POSTGRES_INDEX
+    return not (type_ == "table" and any(name == table or name.startswith(f"{table}_") for table in SQLITE_TABLES))
 
 
 def is_spaceless(value: str) -> bool:
@@ -202,8 +217,7 @@ def _sqlite_substrings(connection: Connection, terms: tuple[Term, ...], limit: i
     of the rows in the trigram index; terms of 3 or more characters through its MATCH, shorter ones
     by LIKE on those rows. Relevance is bm25 of the long terms, else newest first."""
     long = [term for term in terms if len(term.words) >= 3]
-    likes = {f"like{number}": "%" + re.sub(r"([\\%_])", r"\\\1", term.words) + "%"
-             for number, term in enumerate(terms) if len(term.words) < 3}
+    likes = {f"like{number}": _like(term) for number, term in enumerate(terms) if len(term.words) < 3}
     like_sql = " ".join(f"AND s.text LIKE :{name} ESCAPE '\\'" for name in likes)
     params: dict[str, Any] = {"limit": limit, "offset": offset, **likes}
     if long:
@@ -219,6 +233,53 @@ def _sqlite_substrings(connection: Connection, terms: tuple[Term, ...], limit: i
         order_sql = "h.rowid DESC"
     rows = connection.execute(text(_SELECT_HITS.format(marked="", source=source, order=order_sql)), params)
     return [_hit(row, row.text, _substring_spans(row.text, terms)) for row in rows]
+
+
+def _like(term: Term) -> str:
+    """A LIKE pattern finding ``term`` anywhere, its ``\\``, ``%`` and ``_`` escaped by ``\\``."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", term.words) + "%"
+
+
+def _postgres_search(connection: Connection, terms: tuple[Term, ...], limit: int, offset: int,
+                     order: str) -> list[SearchHit]:
+    """PostgreSQL: every term in a script with spaces as a tsquery of the unaccented text under the
+    ``simple`` configuration (``phraseto_tsquery`` for words and phrases, ``word:*`` for a prefix,
+    joined by ``&&``; the text is only ever a bound parameter), ranked by ``ts_rank``; a term in a
+    spaceless script by ILIKE on the rows holding such a script."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    queries, conditions = [], []
+    for number, term in enumerate(terms):
+        if term.spaceless:
+            params[f"like{number}"] = _like(term)
+            conditions.append(f"s.spaceless AND s.text ILIKE :like{number} ESCAPE '\\'")
+            continue
+        *rest, last = term.words.split()
+        phrase = f"phraseto_tsquery('simple', spoolscribe_unaccent(:words{number}))"
+        if not term.prefix:
+            params[f"words{number}"] = term.words
+            queries.append(phrase)
+            continue
+        params[f"last{number}"] = last
+        prefix = f"to_tsquery('simple', quote_literal(lower(spoolscribe_unaccent(:last{number}))) || ':*')"
+        params[f"words{number}"] = " ".join(rest)
+        queries.append(f"({phrase} <-> {prefix})" if rest else prefix)
+    vector = "to_tsvector('simple', spoolscribe_unaccent(s.text))"
+    query = " && ".join(queries)
+    if queries:
+        conditions.append(f"{vector} @@ ({query})")
+    ranking = f"ts_rank({vector}, ({query})) DESC, s.id DESC" if queries and order == "relevance" else "s.id DESC"
+    marked = (f"ts_headline('simple', spoolscribe_unaccent(s.text), ({query}), "
+              "'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3))") if queries else "''"
+    sql = ('SELECT s.id, s.job_id, j.original_name, j.created_at, j.finished_at, s."index", s.start, s."end", '
+           f"s.speaker, s.text, {marked} AS marked FROM transcript_segments s JOIN jobs j ON j.id = s.job_id "
+           f"WHERE {' AND '.join(conditions)} ORDER BY {ranking} LIMIT :limit OFFSET :offset")
+    hits = []
+    for row in connection.execute(text(sql), params):
+        plain, spans = _unmark(row.marked)
+        spans = spans if len(plain) == len(row.text) else ()  # unaccent kept the length: the marks fit
+        substrings = _substring_spans(row.text, tuple(term for term in terms if term.spaceless))
+        hits.append(_hit(row, row.text, tuple(sorted(spans + substrings))))
+    return hits
 
 
 def _substring_spans(value: str, terms: tuple[Term, ...]) -> tuple[tuple[int, int], ...]:
@@ -268,5 +329,5 @@ def _hit(row: Any, value: str, spans: tuple[tuple[int, int], ...]) -> SearchHit:
                      row.end, row.speaker, value, spans)
 
 
-_IMPLEMENTATIONS = {"sqlite": _sqlite_search}
+_IMPLEMENTATIONS = {"sqlite": _sqlite_search, "postgresql": _postgres_search}
 """Dialect name to its search: ``(connection, terms, limit, offset, order) -> hits``."""
