@@ -4,7 +4,9 @@ Generates --jobs succeeded jobs of --segments segments each (default 10,000 x 10
 segments of 8 to 20 words drawn from a Zipf-distributed vocabulary of 20,000 made-up words, 1 % of
 them Japanese, indexed by the trigram table too) straight into a migrated SQLite database: the job
 rows first, then the segment rows, which the migration's triggers index as they are inserted. Then
-it times the FTS5 ``rebuild`` of the word index alone, and --queries queries of each kind through
+it times the FTS5 ``rebuild`` of the word index alone, and --queries queries of each kind (a word of
+rank 20 to 5,000, two consecutive words of a generated segment in quotes, the first 3 to 6 letters
+of a word of rank below 5,000 and ``*``, a Japanese substring of 2 or 4 characters) through
 ``runner.core.search.search`` (the API's page of 50, plus one to tell there is more), newest first
 and by relevance.
 
@@ -126,7 +128,7 @@ def main() -> None:
             "one word": lambda: rng.choice(words[20:5000]),
             "phrase": lambda: (lambda spoken, at: f'"{spoken[at]} {spoken[at + 1]}"')(
                 s := rng.choice(said), rng.randrange(len(s) - 1)),
-            "prefix": lambda: rng.choice(words[:5000])[:4] + "*",
+            "prefix": lambda: rng.choice(words[:5000])[:rng.randint(3, 6)] + "*",
         }
         rows_out = []
         for order in ("newest", "relevance"):
@@ -149,7 +151,8 @@ def main() -> None:
         rows_out.append(("Japanese substring (2 or 4 chars)", "newest", args.queries, statistics.median(cjk),
                          percentile(cjk, 99), max(cjk), float("nan")))
 
-    print(f"search over {args.jobs:,} jobs, {segments:,} segments (cores: {os.cpu_count()})")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"search over {args.jobs:,} jobs, {segments:,} segments (cores: {os.cpu_count()}; load average {load})")
     print_table(["step", "seconds"], [("generate the texts", texts_seconds),
                                       ("insert the segments, indexed by the triggers", index_seconds),
                                       ("FTS5 rebuild of the word index alone", rebuild_seconds)])
