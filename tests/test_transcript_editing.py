@@ -170,3 +170,17 @@ def test_with_auth_an_edit_needs_the_token_or_a_login_with_its_csrf_token(env, t
     versions = client.get(f"{url}/versions").get_json()["versions"]
     assert [v["edited_by"] for v in versions] == [None, "bearer token", "browser login"]
     assert client.get("/api/search?q=speaking").get_json()["results"][0]["segment"] == 0
+
+
+def test_the_job_page_offers_editing_and_its_revert_button_works(app, client, transcribed):
+    job = transcribed(SAYINGS)
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert f'data-edit-url="/api/jobs/{job.id}/segments/"' in page and page.count('class="edit link"') == 3
+    assert "revert-edits" not in page
+    client.patch(f"/api/jobs/{job.id}/segments/2", json={"text": "Thanks for joining.", "base_version": 0})
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    token = re.search(r'id="revert-edits".*?name="csrf_token" value="([^"]+)"', page, re.S).group(1)
+    assert client.post(f"/jobs/{job.id}/revert").status_code == 400  # a form post needs its CSRF token
+    answer = client.post(f"/jobs/{job.id}/revert", data={"csrf_token": token}, follow_redirects=True)
+    assert answer.status_code == 200 and "Reverted 1 edited segment to the model" in answer.get_data(as_text=True)
+    assert texts(client, job.id)["txt"] == SAYINGS
