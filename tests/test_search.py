@@ -38,9 +38,10 @@ def test_queries_become_quoted_terms():
     assert parse_query('budget "next year" transc* -') == (Term("budget"), Term("next year"), Term("transc", True))
     assert parse_query('"unbalanced phrase') == (Term("unbalanced phrase"),)
     assert parse_query("NEAR(a b) * \" ''") == (Term("NEAR(a"), Term("b)"))
-    assert fts5_expression(parse_query('say "a ""b" c*')) == '"say" "a" "b" "c" *'
+    assert fts5_expression(parse_query('say "a ""b" cat*')) == '"say" "a" "b" "cat" *'
     assert fts5_expression((Term('x"y'),)) == '"x""y"'
     assert parse_query("   ") == () and parse_query('"" * -') == ()
+    assert parse_query("tr* a-b* über*") == (Term("tr"), Term("a-b"), Term("über", True))  # 3 letters at least
 
 
 def test_phrases_prefixes_any_order_accents_and_cjk(client, transcribed):
