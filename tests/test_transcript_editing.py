@@ -170,6 +170,7 @@ def test_with_auth_an_edit_needs_the_token_or_a_login_with_its_csrf_token(env, t
     versions = client.get(f"{url}/versions").get_json()["versions"]
     assert [v["edited_by"] for v in versions] == [None, "bearer token", "browser login"]
     assert client.get("/api/search?q=speaking").get_json()["results"][0]["segment"] == 0
+    assert "<mark>speaking</mark>" in client.get("/search?q=speaking").get_data(as_text=True)
 
 
 def test_the_job_page_offers_editing_and_its_revert_button_works(app, client, transcribed):
