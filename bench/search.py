@@ -10,7 +10,7 @@ of a word of rank below 5,000 and ``*``, a Japanese substring of 2 or 4 characte
 ``runner.core.search.search`` (the API's page of 50, plus one to tell there is more), newest first
 and by relevance.
 
-    .venv/bin/python bench/search.py                           # 1,000,000 segments; about 10 minutes on 2 cores
+    .venv/bin/python bench/search.py                           # 1,000,000 segments; 3 to 5 minutes on 2 cores
     .venv/bin/python bench/search.py --jobs 500 --segments 40  # a quick look
 """
 
