@@ -107,6 +107,7 @@
       }).catch(function () { span.textContent = before; note(line, "not saved: the connection was lost", "error"); });
     }
     function key(event) {
+      if (event.isComposing) return;  // Enter that ends an input method's composition (Japanese, ...)
       if (event.key === "Escape") { event.preventDefault(); cancel(); }
       else if (event.key === "Enter") { event.preventDefault(); save(); }
     }
