@@ -6,6 +6,7 @@ from alembic import context
 
 from runner.core.db import make_engine
 from runner.core.schema import Base
+from runner.core.search import alembic_include_name
 
 target_metadata = Base.metadata
 
@@ -17,7 +18,8 @@ def run_migrations_online() -> None:
         raise RuntimeError("alembic configuration has no sqlalchemy.url")
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          include_name=alembic_include_name)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -502,6 +502,51 @@ def ended_job(app: App) -> Callable[..., object]:
 
 
 @pytest.fixture
+def transcribed(app: App) -> Callable[..., object]:
+    """A succeeded job whose transcript says ``sayings``, ended through the runner's own steps
+    (submit, claim, every output written by ``write_outputs`` and recorded, ``store.succeed`` with
+    the segments): ``transcribed(sayings, name="talk.wav", speakers=None, formats=(txt, srt, vtt,
+    json), folder=None)`` returns the job as stored. Segment ``i`` lasts 2 s from ``2 * i`` s, its
+    words evenly spaced; ``speakers`` (one label per segment) diarizes it; ``folder`` holds the
+    outputs instead of ``<home>/outputs/<id>/``.
+    """
+    from runner.core.options import JobOptions
+    from runner.core.schema import JobSource
+    from runner.core.transcript import Segment, Transcript, Turn, Word
+    from runner.jobs.outputs import record_outputs
+    from runner.jobs.submit import submit_path
+    from runner.output.naming import output_paths, safe_stem
+    from runner.output.speakers import assign_speakers
+    from runner.output.writing import write_outputs
+
+    def make(sayings: list[str], name: str = "talk.wav", speakers: list[str] | None = None,
+             formats: tuple[str, ...] = ("txt", "srt", "vtt", "json"), folder: Path | None = None):
+        options = JobOptions(formats=",".join(formats))
+        job = submit_path(app.store, app.spool, DATA / "jfk.flac", options, original_name=name, kind=JobSource.CLI)
+        assert app.spool.claim(job.id) and app.store.claim(job.id, "test-runner", 60)
+        segments = []
+        for number, saying in enumerate(sayings):
+            spoken, start = saying.split(), 2.0 * number
+            words = tuple(Word(start + i * 2 / len(spoken), start + (i + 1) * 2 / len(spoken), f" {word}", 0.9)
+                          for i, word in enumerate(spoken))
+            segments.append(Segment(start, start + 2.0, saying, words))
+        transcript = Transcript("en", 0.9, 2.0 * len(sayings), tuple(segments))
+        if speakers:
+            transcript = assign_speakers(transcript, [Turn(2.0 * i, 2.0 * i + 2.0, label)
+                                                      for i, label in enumerate(speakers)])
+        paths = output_paths(folder or app.settings.outputs_dir / job.id, safe_stem(name, job.id), formats)
+        metadata = {"job_id": job.id, "file": name, "model": "test", "options": options.to_dict()}
+        written = write_outputs(transcript, paths, metadata)
+        record_outputs(app.store.engine, job.id, written)
+        assert app.store.succeed(job.id, "test-runner", transcript.segments, outputs=[str(p) for p in written],
+                                 duration=transcript.duration, processed_seconds=transcript.duration, progress=1.0)
+        app.spool.finish(job.id)
+        return app.store.get(job.id)
+
+    return make
+
+
+@pytest.fixture
 def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
     """Mount a tmpfs (needs root, as CI has): ``tmpfs(directory, size)`` (``"16k"``, ``"2m"``) creates
     the directory, mounts it there and returns it; every mount is undone after the test."""

@@ -1,7 +1,8 @@
 """A person's path through the pages, in headless Chromium (Debian's chromium and chromium-driver,
 driven by Selenium), against gunicorn and a runner started as processes: upload, live progress on
 the jobs page without a reload, the job page, a transcript line that plays the audio, the SRT
-download. A screenshot and the page's HTML go to tests/artifacts/ when it fails.
+download; a search whose hit plays from its segment, and a line edited in place. A screenshot and
+the page's HTML go to tests/artifacts/ when it fails.
 
 Nothing reaches out: the system chromedriver is given explicitly, so Selenium Manager (which would
 look drivers up and send usage statistics) never runs, and SE_AVOID_STATS/SE_OFFLINE are set."""
@@ -21,6 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.driver_finder import DriverFinder
+from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
@@ -149,3 +151,37 @@ def test_files_dropped_on_the_upload_form_are_taken(browser, web_server):
     assert names == [True, ["dropped one.wav", "two.mp3"]]
     listed = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#chosen li")]
     assert listed == ["dropped one.wav (2.0 KiB)", "two.mp3 (10 bytes)"]
+
+
+def test_search_a_phrase_click_the_hit_to_hear_it_and_fix_a_word_in_place(browser, web_server, transcribed):
+    web = web_server()
+    job = transcribed(["Good morning everyone.", "We met Mr. Schmit yesterday.", "The budget is final.",
+                       "Everyone agreed on the budget for München.", "Thanks for coming."], name="board meeting.flac")
+    browser.get(web.url + "/")
+    box = browser.find_element(By.CSS_SELECTOR, "form.search input[name=q]")
+    box.send_keys('"budget for munchen"' + Keys.ENTER)
+    hits = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results a.hit"), 30, what="the search results")
+    assert len(hits) == 1 and browser.find_element(By.CSS_SELECTOR, "#results mark").text == "budget for München"
+    assert "board meeting.flac" in browser.find_element(By.CSS_SELECTOR, "#results h2").text
+    hits[0].click()
+    wait_for(lambda: browser.execute_script(
+        "const p = document.getElementById('player'); return p && p.readyState >= 1 && p.currentTime >= 6"
+        " && p.currentTime < 8.5;"), 30, what="the player to stand at the segment's start (6 s)")
+    assert "target" in browser.find_element(By.ID, "segment-3").get_attribute("class")
+
+    line = browser.find_element(By.ID, "segment-1")
+    line.find_element(By.CSS_SELECTOR, "button.edit").click()
+    text = line.find_element(By.CSS_SELECTOR, ".text")
+    text.send_keys("We met Mr. Schmidt yesterday." + Keys.ENTER)  # the whole text is selected: replaced
+    wait_for(lambda: line.find_element(By.CSS_SELECTOR, ".note").text == "saved", 30, what="the edit to be saved")
+    assert line.get_attribute("data-version") == "1"
+    other = browser.find_element(By.ID, "segment-2")
+    other.find_element(By.CSS_SELECTOR, "button.edit").click()
+    other.find_element(By.CSS_SELECTOR, ".text").send_keys("Nonsense" + Keys.ESCAPE)
+    assert other.find_element(By.CSS_SELECTOR, ".text").text == "The budget is final."
+    assert other.get_attribute("data-version") == "0"
+
+    txt = Path(next(path for path in job.outputs if path.endswith(".txt"))).read_text(encoding="utf-8")
+    assert "We met Mr. Schmidt yesterday." in txt and "Schmit" not in txt and "Nonsense" not in txt
+    browser.get(web.url + "/search?q=schmidt")
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results mark")] == ["Schmidt"]

@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from runner.core.db import make_engine, schema_revisions, upgrade
 from runner.core.schema import Base
+from runner.core.search import alembic_include_name
 
 
 def test_upgrade_on_an_empty_database_yields_the_models_schema(app):
@@ -16,7 +17,8 @@ def test_upgrade_on_an_empty_database_yields_the_models_schema(app):
     assert before is None
     engine = make_engine(app.settings.database_url)
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn, opts={"include_name": alembic_include_name}),
+                                Base.metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     assert schema_revisions(engine) == (head, head)

@@ -19,11 +19,14 @@ from runner.core.text import printable
 from runner.jobs.files import open_media
 from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
 from runner.jobs.outputs import OutputChangedError, open_output
+from runner.jobs.transcripts import versions
 from runner.jobs.view import job_to_dict
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.auth import authenticated
+from webui.editing import edit_job_segment, revert_job_edits
 from webui.jobfiles import send_open_file
 from webui.present import summarize
+from webui.searching import find, search_request
 from webui.services import services
 from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
@@ -122,6 +125,50 @@ def speakers(job_id: str) -> Response:
     svc = services()
     renamed = rename_job_speakers(svc, job_id, names)
     return jsonify(renamed=renamed, speakers=job_speakers(find_job(svc, job_id), svc.store))
+
+
+@bp.patch("/api/jobs/<job_id>/segments/<int:index>")
+def edit_segment(job_id: str, index: int) -> Response:
+    """Edit a finished job's segment: JSON ``{"text": "...", "base_version": 0}`` (or ``"base_text"``:
+    the text the edit started from); every output is rewritten. Answers ``{"segment", "text",
+    "version"}``; 409 with the current ``text`` and ``version`` when the segment changed meanwhile."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        raise BadRequest('send JSON {"text": "the new text", "base_version": N} (or "base_text")')
+    base_text, base_version = body.get("base_text"), body.get("base_version")
+    if not (base_text is None or isinstance(base_text, str)) or \
+            not (base_version is None or (isinstance(base_version, int) and not isinstance(base_version, bool))):
+        raise BadRequest("base_text must be a string and base_version a whole number")
+    saved = edit_job_segment(services(), job_id, index, body["text"], base_text, base_version)
+    return jsonify(segment=saved.index, text=saved.text, version=saved.version)
+
+
+@bp.get("/api/jobs/<job_id>/segments/<int:index>/versions")
+def segment_versions(job_id: str, index: int) -> Response:
+    """The saved versions of a segment, oldest first (version 0 is the model's text; empty when
+    never edited): ``{"versions": [{"version", "text", "edited_at", "edited_by"}]}``."""
+    job = find_job(services(), job_id)
+    return jsonify(versions=[{"version": v.version, "text": v.text, "edited_at": v.edited_at.isoformat() + "Z",
+                              "edited_by": v.edited_by} for v in versions(services().store, job.id, index)])
+
+
+@bp.post("/api/jobs/<job_id>/revert")
+def revert(job_id: str) -> Response:
+    """Give every edited segment of a finished job the model's text again (outputs rewritten):
+    ``{"reverted": [{"segment", "text", "version"}]}``."""
+    reverted = revert_job_edits(services(), job_id)
+    return jsonify(reverted=[{"segment": s.index, "text": s.text, "version": s.version} for s in reverted])
+
+
+@bp.get("/api/search")
+def search() -> Response:
+    """``?q=&limit=&offset=&order=``: segments of succeeded jobs matching ``q`` (words in any order,
+    ``"a phrase"``, ``prefix*``), newest first or by relevance: ``{"query", "order", "results":
+    [...], "next_offset"}``."""
+    wanted = search_request(request.args)
+    hits, next_offset = find(services(), wanted)
+    return jsonify(query=wanted.query, order=wanted.order, results=[hit.to_dict() for hit in hits],
+                   next_offset=next_offset)
 
 
 @bp.post("/api/jobs/<job_id>/retry")

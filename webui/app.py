@@ -20,6 +20,7 @@ from runner.core.urls import display_url
 from runner.jobs.retention import lifetime
 from webui import api, auth, pages
 from webui.bodylimits import BodyLimits
+from webui.editing import StaleEdit
 from webui.present import Summary, age, eta_seconds, summarize, when
 from webui.services import flask_app, services
 from webui.uploads import too_large
@@ -99,7 +100,8 @@ def _http_error(exc: HTTPException) -> Response:
         message = (f"the form has expired or did not come from this site ({exc.description}); "
                    "reload the page and try again")
     if request.path.startswith(JSON_PREFIXES):
-        response = jsonify(error=message)
+        current = {"text": exc.text, "version": exc.version} if isinstance(exc, StaleEdit) else {}
+        response = jsonify(error=message, **current)
     else:
         response = Response(render_template("error.html", code=exc.code, title=exc.name, message=message))
     response.status_code = exc.code or 500

@@ -4,18 +4,27 @@ descriptor checked against what was recorded when it was written (``runner.jobs.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from flask import Response, request, send_file
+from werkzeug.exceptions import Conflict, InternalServerError, NotFound
 
+from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job
 from runner.core.store import JobStore
 from runner.core.transcript import Segment, Transcript, parse_transcript
-from runner.jobs.outputs import OutputChangedError, open_output
+from runner.jobs.outputs import OutputChangedError, open_output, output_path
+from runner.output.formats import RENDERERS
 from runner.output.timing import fit_to_audio
 from webui.downloads import content_disposition
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,32 @@ def output_formats(job: Job, formats: tuple[str, ...], store: JobStore) -> list[
             opened[0].close()
             available.append(fmt)
     return available
+
+
+def servable_outputs(job: Job, store: JobStore) -> list[Path]:
+    """The paths of the job's outputs that are still the files the service wrote (those a rewrite
+    renders again; others are left alone)."""
+    return [path for fmt in output_formats(job, tuple(RENDERERS), store) if (path := output_path(job, fmt))]
+
+
+@contextmanager
+def rewrite_errors(job: Job, what: str) -> Iterator[None]:
+    """Turn the errors of rewriting a job's outputs (``runner.jobs.transcripts``) into HTTP errors
+    whose descriptions say what to do: no such job 404; not succeeded, or no JSON output, 409; an
+    output that cannot be written 500 (the old outputs are intact)."""
+    try:
+        yield
+    except JobNotFound:
+        raise NotFound(f"no job with id {job.id}; it may have been deleted") from None
+    except JobStateError as exc:
+        raise Conflict(str(exc)) from None
+    except FileNotFoundError:
+        raise Conflict(f"job {job.id} has no json output, which {what} needs; retry it with the json format "
+                       f"for {what}") from None
+    except OSError as exc:
+        log.warning("web: job %s: %s failed: %s", job.id, what, exc)
+        raise InternalServerError(f"the outputs of job {job.id} could not be written ({exc.strerror or exc}); "
+                                  "they are unchanged") from None
 
 
 def transcript_lines(job: Job, store: JobStore) -> list[Line]:

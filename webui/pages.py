@@ -1,5 +1,6 @@
-"""The pages: jobs (live), upload, one job (transcript, downloads, actions). Server-rendered;
-``static/app.js`` only polls the live fragments and plays audio from a transcript line."""
+"""The pages: jobs (live), upload, search, one job (transcript, downloads, actions). Server-rendered;
+``static/app.js`` only polls the live fragments, plays audio from a transcript line (or the ``?t=``
+a search hit links to) and edits a line in place through the API."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from werkzeug.wrappers import Response
 
 from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
 from runner.core.schema import Job
+from runner.core.search import ORDERS
 from runner.core.states import ACTIVE, JobStatus
 from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.jobs.files import media_file
+from runner.jobs.transcripts import current_versions
 from runner.jobs.webhooks import job_webhooks
 from webui.actions import (
     cancel_job,
@@ -30,7 +33,9 @@ from webui.actions import (
     listing_filter,
     retry_job,
 )
+from webui.editing import revert_job_edits
 from webui.jobfiles import output_formats, transcript_lines
+from webui.searching import find, group_by_job, marked, search_request
 from webui.services import services
 from webui.speakers import job_speakers, rename_job_speakers
 from webui.uploads import accept_uploads
@@ -101,9 +106,30 @@ def job_page(job_id: str) -> str:
         transcript_error = None
     except (OSError, ValueError) as exc:
         lines, transcript_error = [], f"the transcript file cannot be read ({exc})"
+    versions = current_versions(svc.store, job.id) if job.status == JobStatus.SUCCEEDED else {}
+    editable = bool(versions) and len(versions) == len(lines) and "json" in output_formats(job, ("json",), svc.store)
     return render_template("job.html", lines=lines, transcript_error=transcript_error,
-                           has_media=media_file(job, svc.spool) is not None,
-                           speakers=job_speakers(job, svc.store), **_job_state(job))
+                           has_media=media_file(job, svc.spool) is not None, versions=versions, editable=editable,
+                           edited=any(versions.values()), speakers=job_speakers(job, svc.store), **_job_state(job))
+
+
+@bp.get("/search")
+def search() -> str:
+    """Segments matching ``?q=`` grouped by job, newest first or by relevance (``order``); a hit
+    links to its job page, which plays the recording from the segment (``?t=``)."""
+    wanted = search_request(request.args)
+    hits, next_offset = find(services(), wanted) if wanted.query.strip() else ([], None)
+    return render_template("search.html", wanted=wanted, groups=group_by_job(hits), next_offset=next_offset,
+                           searched=bool(wanted.query.strip()), orders=ORDERS, marked=marked)
+
+
+@bp.post("/jobs/<job_id>/revert")
+def revert(job_id: str) -> Response:
+    """Give every edited segment the model's text again, then back to the job page."""
+    reverted = revert_job_edits(services(), job_id)
+    flash(f"Reverted {len(reverted)} edited segment{'s' if len(reverted) != 1 else ''} to the model's text."
+          if reverted else "Nothing was edited.")
+    return redirect(url_for("pages.job_page", job_id=job_id.strip().upper()))
 
 
 @bp.get("/live/jobs/<job_id>")

@@ -1,5 +1,6 @@
 """A finished job's speakers as the web shows and renames them (the rewriting itself is
-``runner.output.relabel``: every output rendered again from the job's JSON output)."""
+``webui.rewrite.rename_speakers``: every output rendered again from the job's JSON
+output, the search index updated in the same transaction)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from werkzeug.exceptions import BadRequest, Conflict
 from runner.core.schema import Job
 from runner.core.states import ACTIVE
 from runner.core.store import JobStore
-from runner.jobs.outputs import output_path, record_outputs
-from runner.output.formats import RENDERERS
-from runner.output.relabel import rename_speakers
 from runner.output.speakers import speakers_of
 from webui.actions import find_job
-from webui.jobfiles import output_formats, read_transcript_output
+from webui.jobfiles import read_transcript_output, rewrite_errors, servable_outputs
+from webui.rewrite import rename_speakers
 from webui.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,16 +46,10 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
     job = find_job(services, job_id)
     if job.status in ACTIVE:
         raise Conflict(f"job {job.id} is {job.status}; its speakers can be renamed when it has finished")
-    paths = [path for fmt in output_formats(job, tuple(RENDERERS), services.store)
-             if (path := output_path(job, fmt)) is not None]
     try:
-        renamed = rename_speakers(paths, names)
-    except FileNotFoundError:
-        raise Conflict(f"job {job.id} has no json output, which renaming speakers needs; retry it with the json "
-                       "format to rename its speakers") from None
+        with rewrite_errors(job, "renaming speakers"):
+            renamed = rename_speakers(services.store, job.id, servable_outputs(job, services.store), names)
     except ValueError as exc:  # runner.output.speakers.SpeakerNameError included
         raise BadRequest(str(exc)) from None
-    if renamed:
-        record_outputs(services.store.engine, job.id, paths)  # rewritten: new files
     log.info("web: job %s: speakers renamed (%s)", job.id, ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
     return renamed

@@ -31,6 +31,7 @@ COMMANDS = {
     "cancel": "runner.cli.operator:cancel",
     "delete": "runner.cli.operator:delete",
     "purge": "runner.cli.operator:purge",
+    "search": "runner.cli.search:search_command",
     "web": "webui.command:web",
     "compat": "webui.compat.command:compat",
 }

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Enum,
     Float,
     ForeignKey,
@@ -277,3 +278,47 @@ class OutputFile(Base):
     """Bytes."""
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     """Modification time, nanoseconds since the epoch."""
+
+
+class TranscriptSegment(Base):
+    """One segment of a succeeded job's transcript as its outputs hold it (after the speaker split,
+    with edits): what search finds (``runner.core.search``) and the job page edits. Written in the
+    same transaction as the change it reflects (the job's success, a rename, an edit; deleted with
+    the job). On SQLite, triggers made by the migration keep the FTS5 tables ``search_words`` and
+    ``search_trigrams`` (external content on this table's ``text``) in step."""
+
+    __tablename__ = "transcript_segments"
+    __table_args__ = (UniqueConstraint("job_id", "index", name="uq_transcript_segments_job_id_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The full-text index's row id: ascending in the order jobs were indexed (newest last)."""
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    """The segment's position in the job's JSON output (from 0)."""
+    start: Mapped[float] = mapped_column(Float)
+    """Seconds from the start of the audio."""
+    end: Mapped[float] = mapped_column(Float)
+    speaker: Mapped[str | None] = mapped_column(Text, default=None)
+    text: Mapped[str] = mapped_column(Text)
+    spaceless: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The text holds characters of a script written without spaces between words (Chinese,
+    Japanese, Thai, ...): the row is in the trigram index as well."""
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    """0 for the model's text, then the number of the last edit (``SegmentVersion.version``)."""
+
+
+class SegmentVersion(Base):
+    """One version of an edited segment's text: version 0 is the model's (recorded at the first
+    edit), then one row per edit or revert. Deleted with its job."""
+
+    __tablename__ = "segment_versions"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    edited_at: Mapped[datetime] = mapped_column()
+    """When it was saved (naive UTC; for version 0, when the job finished)."""
+    edited_by: Mapped[str | None] = mapped_column(Text, default=None)
+    """Who saved it as far as authentication tells (``"bearer token"``, ``"browser login"``), or None
+    (authentication off, or the model's version)."""

@@ -22,9 +22,11 @@ from sqlalchemy.orm import sessionmaker
 
 from runner.core.db import retry_when_busy, rowcount, write_engine
 from runner.core.errors import JobNotFound, JobStateError
-from runner.core.schema import Job, RunnerRecord, SegmentRecord
+from runner.core.schema import Job, RunnerRecord, SegmentRecord, SegmentVersion, TranscriptSegment
+from runner.core.search import is_spaceless
 from runner.core.spool import JobFile
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
+from runner.core.transcript import Segment
 
 
 def utcnow() -> datetime:
@@ -50,6 +52,17 @@ def transcript_complete(job: Job) -> bool:
     """True when a job's checkpoint holds its whole transcript: it was transcribed to the end of its
     audio (``processed_seconds`` reached ``duration``), whatever happened after (writing the outputs)."""
     return bool(job.duration) and (job.processed_seconds or 0.0) >= (job.duration or 0.0)
+
+
+def index_rows(job_id: str, segments: Sequence[Segment],
+               versions: dict[int, int] | None = None) -> list[TranscriptSegment]:
+    """The search index's rows of a job's transcript ``segments`` (``versions``: segment index to
+    its last edit's number, for a rebuilt index; 0 otherwise)."""
+    versions = versions or {}
+    return [TranscriptSegment(job_id=job_id, index=number, start=segment.start, end=segment.end,
+                              speaker=segment.speaker, text=segment.text, spaceless=is_spaceless(segment.text),
+                              version=versions.get(number, 0))
+            for number, segment in enumerate(segments)]
 
 
 class JobStore:
@@ -190,6 +203,20 @@ class JobStore:
             **fields,
         )
 
+    @retry_when_busy
+    def succeed(self, job_id: str, runner: str, segments: Sequence[Segment], **fields: Any) -> bool:
+        """End a job ``runner`` holds as succeeded (with fields such as outputs, warnings) and put
+        its transcript's ``segments`` (as its outputs hold them) in the search index, in one
+        transaction; False, writing nothing, when the job is no longer the runner's."""
+        with self._write.begin() as session:
+            result = session.execute(update(Job).where(*self._owned(job_id, runner)).values(
+                status=JobStatus.SUCCEEDED, finished_at=utcnow(), lease_expires_at=None, stage=None, **fields))
+            if rowcount(result) != 1:
+                return False
+            session.execute(delete(TranscriptSegment).where(TranscriptSegment.job_id == job_id))
+            session.add_all(index_rows(job_id, segments))
+        return True
+
     def release(self, job_id: str, runner: str) -> bool:
         """Hand a job ``runner`` holds back to the queue, keeping its checkpoint and attempts."""
         return self._update(self._owned(job_id, runner), status=JobStatus.QUEUED,
@@ -287,7 +314,8 @@ class JobStore:
 
     @retry_when_busy
     def delete(self, job_id: str, ended_before: datetime | None = None) -> Job:
-        """Delete an ended job's row (and its segments and webhook deliveries) if, given
+        """Delete an ended job's row (its segments, its transcript in the search index, its edits and
+        webhook deliveries) if, given
         ``ended_before``, it ended before then; return the old row.
 
         Raises:
@@ -302,7 +330,8 @@ class JobStore:
                 raise JobStateError(f"job {job_id} is {job.status}; cancel it before deleting it")
             if ended_before is not None and (job.finished_at is None or job.finished_at >= ended_before):
                 raise JobStateError(f"job {job_id} ended at {job.finished_at}, not before {ended_before}")
-            session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
+            for table in (SegmentRecord, TranscriptSegment, SegmentVersion):
+                session.execute(delete(table).where(table.job_id == job_id))
             session.delete(job)
         return job
 

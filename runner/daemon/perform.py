@@ -276,8 +276,8 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     clear_earlier_versions(ctx.settings, ctx.store, job)
     written = _write_results(ctx.settings, job, transcript, warnings=warnings, media_library=library)
     record_outputs(ctx.store.engine, job.id, written)
-    if not ctx.store.finish(job.id, ctx.runner, JobStatus.SUCCEEDED, outputs=[str(p) for p in written],
-                            warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
+    if not ctx.store.succeed(job.id, ctx.runner, transcript.segments, outputs=[str(p) for p in written],
+                             warnings=warnings, progress=1.0, processed_seconds=transcript.duration):
         if is_inbox_job(job) and is_superseded(ctx.store.engine, job.id):  # a newer version's job writes
             for path in written:
                 path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import Session
 
 from runner.core.db import retry_when_busy, write_engine
@@ -39,12 +39,19 @@ class OutputChangedError(Exception):
 @retry_when_busy
 def record_outputs(engine: Engine, job_id: str, paths: Iterable[Path | str]) -> None:
     """Record the identity each of ``paths`` (the files just written for job ``job_id``) has now,
-    replacing what was recorded for those paths before. A path that is not a regular file any more
-    (``lstat``; a link is never followed) is left unrecorded, so it is never served.
+    replacing what was recorded for those paths before (``record_outputs_in``, in a transaction of its own).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be written.
     """
+    with Session(write_engine(engine)) as session, session.begin():
+        record_outputs_in(session, job_id, paths)
+
+
+def record_outputs_in(session: Session, job_id: str, paths: Iterable[Path | str]) -> None:
+    """``record_outputs`` inside the caller's transaction (a rewrite that changes other rows too).
+    A path that is not a regular file any more (``lstat``; a link is never followed) is left
+    unrecorded, so it is never served."""
     rows = []
     for path in map(str, paths):
         try:
@@ -53,10 +60,9 @@ def record_outputs(engine: Engine, job_id: str, paths: Iterable[Path | str]) -> 
             continue
         rows.append(OutputFile(job_id=job_id, path=path, device=info.st_dev, inode=info.st_ino,
                                size=info.st_size, mtime_ns=info.st_mtime_ns))
-    with Session(write_engine(engine)) as session, session.begin():
-        session.execute(delete(OutputFile).where(OutputFile.job_id == job_id,
-                                                 OutputFile.path.in_([row.path for row in rows])))
-        session.add_all(rows)
+    session.execute(delete(OutputFile).where(OutputFile.job_id == job_id,
+                                             OutputFile.path.in_([row.path for row in rows])))
+    session.add_all(rows)
 
 
 def output_path(job: Job, fmt: str) -> Path | None:
@@ -76,20 +82,31 @@ def open_output(engine: Engine, job: Job, fmt: str) -> tuple[BinaryIO, Path] | N
     path = output_path(job, fmt)
     if path is None:
         return None
-    with Session(engine) as session:
-        record = session.scalars(select(OutputFile).where(OutputFile.job_id == job.id,
+    handle = open_recorded(engine, job.id, path)
+    return None if handle is None else (handle, path)
+
+
+def open_recorded(bind: Engine | Connection, job_id: str, path: Path) -> BinaryIO | None:
+    """Open the output ``path`` of job ``job_id`` for reading if it is still the file recorded when
+    it was written (see ``open_output``); None when it is gone. The caller closes the file.
+
+    Raises:
+        OutputChangedError: it is not the file recorded (or was never recorded).
+    """
+    with Session(bind) as session:
+        record = session.scalars(select(OutputFile).where(OutputFile.job_id == job_id,
                                                           OutputFile.path == str(path))).first()
     try:
         handle, info = open_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        log.warning("job %s: refusing to serve %s: %s", job.id, path, exc.strerror or exc)
-        raise OutputChangedError(job.id, path) from None
+        log.warning("job %s: refusing to serve %s: %s", job_id, path, exc.strerror or exc)
+        raise OutputChangedError(job_id, path) from None
     expected = None if record is None else (record.device, record.inode, record.size, record.mtime_ns)
     if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != expected or info.st_nlink != 1 \
             or info.st_uid != os.geteuid():
         handle.close()
-        log.warning("job %s: refusing to serve %s: it is not the file spoolscribe wrote", job.id, path)
-        raise OutputChangedError(job.id, path)
-    return handle, path
+        log.warning("job %s: refusing to serve %s: it is not the file spoolscribe wrote", job_id, path)
+        raise OutputChangedError(job_id, path)
+    return handle

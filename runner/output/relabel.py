@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from runner.core.transcript import read_transcript
+from runner.core.transcript import Transcript, read_transcript
 from runner.output.formats import RENDERERS
 from runner.output.speakers import clean_names, rename_transcript, speakers_of
 from runner.output.writing import write_outputs
@@ -32,7 +32,18 @@ def rename_speakers(outputs: Iterable[Path], names: Mapping[str, str]) -> dict[s
     if "json" not in paths:
         raise FileNotFoundError("speakers can be renamed only in a job with a json output")
     transcript, metadata = read_transcript(paths["json"])
-    applied = clean_names(names, speakers_of(transcript))
-    if applied:
-        write_outputs(rename_transcript(transcript, applied), paths, metadata)
+    renamed, applied = with_names(transcript, names)
+    if renamed is not None:
+        write_outputs(renamed, paths, metadata)
     return applied
+
+
+def with_names(transcript: Transcript, names: Mapping[str, str]) -> tuple[Transcript | None, dict[str, str]]:
+    """``transcript`` with the speakers renamed as ``names`` asks (see ``rename_speakers``) and the
+    renames applied; None instead of a transcript when no rename is left.
+
+    Raises:
+        runner.output.speakers.SpeakerNameError: an unknown speaker or an unusable name.
+    """
+    applied = clean_names(names, speakers_of(transcript))
+    return (rename_transcript(transcript, applied) if applied else None), applied

@@ -1,4 +1,4 @@
-// spoolscribe pages: live regions, transcript playback, uploads. No build step, no library.
+// spoolscribe pages: live regions, transcript playback and editing, uploads. No build step, no library.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -38,7 +38,7 @@
   if (player && lines) {
     lines.addEventListener("click", function (event) {
       var line = event.target.closest("li[data-start]");
-      if (!line) return;
+      if (!line || event.target.closest("button.edit, [contenteditable=true]")) return;
       player.currentTime = parseFloat(line.dataset.start);
       player.play().catch(function () {});
     });
@@ -48,6 +48,80 @@
         var on = now >= parseFloat(line.dataset.start) && now < parseFloat(line.dataset.end);
         line.classList.toggle("playing", on);
       });
+    });
+  }
+
+  // A search hit links here with ?t=<seconds>#segment-<n>: the player starts there, the line is marked.
+  var startAt = parseFloat(new URLSearchParams(window.location.search).get("t"));
+  if (player && startAt >= 0) {
+    var seek = function () {
+      player.currentTime = startAt;
+      player.play().catch(function () {});
+    };
+    if (player.readyState >= 1) seek(); else player.addEventListener("loadedmetadata", seek, {once: true});
+  }
+  var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (target && lines && lines.contains(target)) target.classList.add("target");
+
+  // Editing a line in place (the job page, when it can be edited): the pencil makes the text
+  // editable; Enter saves it through the API (every output is rewritten), Escape cancels. The
+  // version the edit started from goes along, so an edit made meanwhile elsewhere is not lost:
+  // the server answers 409 with the text now, which is shown.
+  function note(line, text, kind) {
+    var element = line.querySelector(".note") || document.createElement("span");
+    element.className = "note " + kind;
+    element.setAttribute("role", "status");
+    element.textContent = text;
+    line.appendChild(element);
+  }
+  function edit(line) {
+    var span = line.querySelector(".text");
+    var before = span.textContent;
+    function finish() {
+      span.removeEventListener("keydown", key);
+      span.removeEventListener("blur", cancel);
+      span.contentEditable = "false";
+      line.classList.remove("editing");
+    }
+    function cancel() { span.textContent = before; finish(); }
+    function save() {
+      var text = span.textContent;
+      finish();
+      if (text.trim() === before.trim()) { span.textContent = before; return; }
+      note(line, "saving…", "busy");
+      fetch(lines.dataset.editUrl + line.dataset.index, {
+        method: "PATCH", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf},
+        body: JSON.stringify({text: text, base_version: parseInt(line.dataset.version, 10)})
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          if (response.ok) {
+            span.textContent = body.text; line.dataset.version = body.version; note(line, "saved", "ok");
+          } else if (response.status === 409 && typeof body.text === "string") {
+            span.textContent = body.text; line.dataset.version = body.version;
+            note(line, "not saved: it was changed meanwhile; this is the text now", "error");
+          } else {
+            span.textContent = before; note(line, body.error || "not saved (HTTP " + response.status + ")", "error");
+          }
+        });
+      }).catch(function () { span.textContent = before; note(line, "not saved: the connection was lost", "error"); });
+    }
+    function key(event) {
+      if (event.isComposing) return;  // Enter that ends an input method's composition (Japanese, ...)
+      if (event.key === "Escape") { event.preventDefault(); cancel(); }
+      else if (event.key === "Enter") { event.preventDefault(); save(); }
+    }
+    line.classList.add("editing");
+    span.contentEditable = "true";
+    span.addEventListener("keydown", key);
+    span.addEventListener("blur", cancel);
+    span.focus();
+    window.getSelection().selectAllChildren(span);
+  }
+  if (lines && lines.dataset.editUrl) {
+    lines.addEventListener("click", function (event) {
+      var button = event.target.closest("button.edit");
+      if (button) edit(button.closest("li[data-index]"));
     });
   }
 
