@@ -35,7 +35,9 @@ def test_a_real_transcript_downloads_and_shows_on_the_job_page(app, client, uplo
     assert all(response.status_code == 200 for response in downloads.values())
     cues = list(srt.parse(downloads["srt"].get_data(as_text=True)))
     segments = downloads["json"].json["segments"]
-    assert len(cues) == len([s for s in segments if s["text"].strip()]) >= 3
+    spoken = [s["text"] for s in segments if s["text"].strip()]
+    assert len(cues) >= len(spoken) >= 3  # cue shaping may split a long segment into several cues
+    assert " ".join(c.content for c in cues).split() == " ".join(spoken).split()
     assert "Hello" in cues[0].content
     captions = webvtt.from_buffer(io.StringIO(downloads["vtt"].get_data(as_text=True)))
     assert [c.text for c in captions] == [c.content for c in cues]
