@@ -2,8 +2,9 @@
 (the slow layer, ``pytest -m slow``) and in-process runners with a fake recognizer (the fast layer).
 
 Everything here is real but the fake recognizer (tests/fakes.py): the database is a SQLite file
-migrated by Alembic, runners are `spoolscribe runner` processes or ``Runner`` objects in threads of
-the test, media is made by ffmpeg from the recordings in tests/data.
+migrated by Alembic (for tests marked ``both_stores``, also a fresh database on a PostgreSQL server
+the session starts: tests/postgres_server.py), runners are `spoolscribe runner` processes or
+``Runner`` objects in threads of the test, media is made by ffmpeg from the recordings in tests/data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from media_tools import ffmpeg
+from postgres_server import PostgresServer, postgres_bin
 
 from runner.cli.app import App
 from runner.core.settings import Settings
@@ -62,12 +64,45 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
+STORES = ("sqlite", "postgresql")
+both_stores = pytest.mark.parametrize("database_url", STORES, indirect=True)
+"""Mark a test (or ``pytestmark`` a module) to run once on SQLite and once on PostgreSQL."""
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (started on first use, stopped at the end); its
+    ``fresh_database()`` gives the URL of a new database migrated to head, ``empty_database()`` one of
+    an empty one. Skipped where PostgreSQL's server programs are missing, except in CI (``CI=true``),
+    where that fails the test instead."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        reason = ("PostgreSQL's server programs (initdb, pg_ctl) are not installed: Debian package "
+                  "postgresql (scripts/install.sh installs it)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def env(home: Path, model_path: str) -> dict[str, str]:
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The job store's URL for this test: ``""`` (SQLite under ``home``, the default) or, when
+    parametrised with ``"postgresql"`` (``both_stores``), a fresh migrated PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("postgres").fresh_database()
+    return ""
+
+
+@pytest.fixture
+def env(home: Path, model_path: str, database_url: str) -> dict[str, str]:
     """Environment for spoolscribe processes of this test (one thread each, no nice on 2 cores)."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("SPOOLSCRIBE_")}
     return {**clean, "SPOOLSCRIBE_HOME": str(home), "SPOOLSCRIBE_MODEL": model_path,
-            "SPOOLSCRIBE_RESCAN_INTERVAL": "1", "SPOOLSCRIBE_HEARTBEAT_INTERVAL": "1"}
+            "SPOOLSCRIBE_RESCAN_INTERVAL": "1", "SPOOLSCRIBE_HEARTBEAT_INTERVAL": "1",
+            **({"SPOOLSCRIBE_DATABASE_URL": database_url} if database_url else {})}
 
 
 @pytest.fixture

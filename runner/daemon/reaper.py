@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from runner.core.fsutil import sweep_temporaries
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.states import ENDED
-from runner.core.store import JobStore, utcnow
+from runner.core.store import JobStore
 from runner.jobs.submit import job_file_of
 from runner.output.inbox import write_error_file
 
@@ -33,7 +32,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
     that starts under a name (systemd restarts ``runner@1`` as ``1``) knows its predecessor is dead.
     """
     reaped = []
-    for job in store.expired_leases(utcnow(), held_by=reaper if starting else None):
+    for job in store.expired_leases(held_by=reaper if starting else None):
         if job.attempts >= settings.max_attempts:
             message = f"abandoned after {job.attempts} attempts (last runner {job.runner})"
             if store.end_abandoned(job.id, job.runner, job.lease_expires_at, error=message):
@@ -43,6 +42,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
                 reaped.append(job.id)
         elif store.end_abandoned(job.id, job.runner, job.lease_expires_at):
             spool.hand_back(job_file_of(job))
+            store.announce(job.id)
             log.warning("runner %s: job %s returned to the queue: runner %s abandoned it (attempt %d of %d)",
                         reaper, job.id, job.runner, job.attempts, settings.max_attempts)
             reaped.append(job.id)
@@ -52,9 +52,8 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
 def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPAIR_GRACE_SECONDS) -> list[str]:
     """Re-deliver queued jobs whose job file is missing or stuck in ``cur/``; return their ids."""
     repaired = []
-    cutoff = utcnow() - timedelta(seconds=grace)
     pending = set(spool.pending())
-    for job in store.queued_before(cutoff):
+    for job in store.queued_before(grace):
         if job.id in pending:
             continue
         claimed = spool.cur / f"{job.id}.json"
@@ -64,6 +63,7 @@ def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPA
             stuck = True
         if stuck:
             spool.hand_back(job_file_of(job))
+            store.announce(job.id)
             log.warning("runner %s: job %s was queued without a pending job file; re-delivered", reaper, job.id)
             repaired.append(job.id)
     for job_id in spool.claimed():
