@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -402,9 +403,9 @@ def _specifiers(value: str, instance: str) -> str:
     import re
 
     def one(match: re.Match) -> str:
-        if match.group(1) not in "i%":
+        if match.group(1) not in "iH%":
             raise AssertionError(f"specifier %{match.group(1)} in {value!r} is not handled by this test helper")
-        return instance if match.group(1) == "i" else "%"
+        return {"i": instance, "H": socket.gethostname(), "%": "%"}[match.group(1)]
 
     return re.sub(r"%(.)", one, value)
 
@@ -417,7 +418,7 @@ def unit_exec(root: Path, unit: str) -> tuple[list[str], dict[str, str], Path, d
     template for an instance), then its drop-ins (``spoolscribe-.service.d``, ``<template>.d``,
     ``<unit>.d``, sorted by file name); ``Environment=`` (quoted words, an empty one resets),
     ``EnvironmentFile=`` (a leading ``-``: optional) read after them, the last ``ExecStart=``
-    (prefix characters ``-@:+!`` dropped), ``%i`` and ``%%``. Absolute paths (the ExecStart binary,
+    (prefix characters ``-@:+!`` dropped), ``%i``, ``%H`` and ``%%``. Absolute paths (the ExecStart binary,
     environment files, WorkingDirectory) are looked up inside ``root``. Sandbox and User= are not
     applied: that needs systemd as PID 1.
     """

@@ -13,8 +13,8 @@ from runner.core.db import upgrade
 
 @click.command("runner")
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
-@click.option("--name", help="Runner name, after the host name: <host>-<name> (default <host>-<pid>; "
-                               "unique per host; SPOOLSCRIBE_HOST_NAME sets the host part).")
+@click.option("--name", help="Runner name, unique across the hosts sharing the job store "
+                               "(default <host>-<pid>; the systemd units use <host>-<instance>).")
 @click.option("--model", help="Default model (name or CTranslate2 directory).")
 @click.option("--device", help="cpu, cuda or auto.")
 @click.option("--compute-type", help="CTranslate2 compute type (default int8 on the CPU).")

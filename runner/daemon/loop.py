@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 
 
 def runner_name(settings: Settings, name: str | None = None) -> str:
-    """``<host_name>-<name>`` (``name`` defaults to the process id): unique across the hosts sharing
-    a job store, so a runner starting under its name takes back only its own host's abandoned jobs."""
-    return f"{settings.host_name}-{name or os.getpid()}"
+    """``name`` as given, else ``<host_name>-<pid>``. A name must be unique across the hosts sharing
+    the job store (the systemd units give ``<host>-<instance>``): a runner starting under a name takes
+    back that name's running jobs at once."""
+    return name or f"{settings.host_name}-{os.getpid()}"
 
 
 class _Wake(FileSystemEventHandler):
