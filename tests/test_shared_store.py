@@ -87,3 +87,12 @@ def test_a_delivered_job_is_announced_to_listening_runners(app):
         listener.stop()
     assert not listener.listening.is_set()
 
+
+
+def test_the_spool_ages_files_by_its_own_filesystems_clock(app):
+    before = time.time()
+    now = app.spool.clock()
+    assert before - 2 <= now <= time.time() + 2  # a local filesystem stamps files with this host's clock
+    assert list(app.spool.tmp.iterdir()) == []  # the probe file is gone
+    (app.spool.tmp / "left-over").write_bytes(b"")
+    assert app.spool.sweep_tmp() == 0 and app.spool.sweep_tmp(now=now + 37 * 3600) == 1

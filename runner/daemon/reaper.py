@@ -8,7 +8,6 @@ number of claims, ends failed with "abandoned after N attempts (last runner X)".
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from runner.core.fsutil import sweep_temporaries
@@ -53,12 +52,13 @@ def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPA
     """Re-deliver queued jobs whose job file is missing or stuck in ``cur/``; return their ids."""
     repaired = []
     pending = set(spool.pending())
+    spool_now = spool.clock()
     for job in store.queued_before(grace):
         if job.id in pending:
             continue
         claimed = spool.cur / f"{job.id}.json"
         try:
-            stuck = time.time() - claimed.stat().st_ctime > grace  # ctime: when it was renamed there
+            stuck = spool_now - claimed.stat().st_ctime > grace  # ctime: when it was renamed there
         except FileNotFoundError:
             stuck = True
         if stuck:
@@ -77,9 +77,10 @@ def sweep_debris(spool: Spool, settings: Settings, reaper: str, now: float | Non
     """Remove the temporary files (``runner.core.fsutil.temporary_name``) a killed process left in
     the spool's ``media/`` and ``tmp/``, and, in their whole trees, the outputs, the inbox and the
     outbox, once unchanged for ``Settings.debris_grace`` seconds; return what was removed. Only
-    that name pattern and only the service user's own files: never a user's file.
+    that name pattern and only the service user's own files: never a user's file. ``now`` (seconds
+    since the epoch) defaults to the spool filesystem's clock (``Spool.clock``).
     """
-    now = time.time() if now is None else now
+    now = spool.clock() if now is None else now
     removed = [*sweep_temporaries(spool.media, settings.debris_grace, now),
                *sweep_temporaries(spool.tmp, settings.debris_grace, now)]
     for tree in (settings.outputs_dir, settings.inbox_dir, settings.outbox_dir):
