@@ -1,7 +1,8 @@
 """Scale: several runner processes on one job store, SQLite against PostgreSQL.
 
 For each store (SQLite in the home, or a throw-away PostgreSQL server started from Debian's
-``postgresql`` binaries by tests/postgres_server.py, or ``--postgres-url``) and each recognizer (the
+``postgresql`` binaries by tests/postgres_server.py with PostgreSQL's default durability, or
+``--postgres-url``) and each recognizer (the
 tests' fake one, which answers at once, so the store is the bottleneck; and the real tiny.en model),
 ``--runners`` runner processes take ``--jobs`` short jobs (2 s of speech) submitted at ``--rate`` jobs
 per second, while a reader requests the jobs page and a job's JSON (Flask's test client, no HTTP)
@@ -171,7 +172,7 @@ def main() -> None:
         bin_dir = postgres_bin()
         if bin_dir is None:
             sys.exit("PostgreSQL's server programs are not installed (Debian package postgresql)")
-        server = PostgresServer(bin_dir)
+        server = PostgresServer(bin_dir, durable=True)  # fsync and synchronous commit, as in production
     try:
         clip_dir = Path(os.environ.get("TMPDIR", "/tmp"))
         clip = clip_dir / "spoolscribe-scale-clip.wav"

@@ -4,8 +4,9 @@ in that directory, started once and stopped at the session's end.
 
 Both programs refuse to run as root, so under root they run as the unprivileged ``nobody`` user
 (``runuser``), which owns the temporary directory. Durability is off (``fsync=off``): test data is
-thrown away. A database migrated once by Alembic is the template of the fresh database each test
-gets (``CREATE DATABASE ... TEMPLATE``: a file copy, a few tens of milliseconds).
+thrown away (a benchmark asks for ``durable``). A database migrated once by Alembic is the template
+of the fresh database each test gets (``CREATE DATABASE ... TEMPLATE``: a file copy, a few tens of
+milliseconds).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def postgres_bin() -> Path | None:
 
 class PostgresServer:
     """One running server; ``fresh_database()`` and ``empty_database()`` hand out URLs
-    (``postgresql+psycopg://spoolscribe@/<name>?host=<socket dir>``)."""
+    (``postgresql+psycopg://spoolscribe@/<name>?host=<socket dir>``). With ``durable`` it keeps
+    PostgreSQL's default durability (fsync, synchronous commit), as a benchmark should."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, durable: bool = False) -> None:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="spoolscribe-pg-"))  # under /tmp: reachable by nobody
         self.data = self.root / "data"
@@ -50,8 +52,9 @@ class PostgresServer:
             shutil.chown(self.root, UNPRIVILEGED_USER)
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                   "--locale=C", "--no-sync")
-        options = (f"-k {self.root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=300")
+        options = f"-k {self.root} -c listen_addresses='' -c max_connections=300"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w",
                   "-t", str(START_TIMEOUT_SECONDS), "start")
         self._execute(f"CREATE DATABASE {TEMPLATE}")
