@@ -89,12 +89,17 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest) -> str:
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """The job store's URL for this test: ``""`` (SQLite under ``home``, the default) or, when
-    parametrised with ``"postgresql"`` (``both_stores``), a fresh migrated PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "postgresql":
-        return request.getfixturevalue("postgres").fresh_database()
-    return ""
+    parametrised with ``"postgresql"`` (``both_stores``), a fresh migrated PostgreSQL database,
+    dropped after the test."""
+    if getattr(request, "param", "sqlite") != "postgresql":
+        yield ""
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.fresh_database()
+    yield url
+    server.drop_database(url)
 
 
 @pytest.fixture
