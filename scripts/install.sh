@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install everything spoolscribe and its tests need on a fresh Debian/Ubuntu machine:
 # system packages (FFmpeg and espeak-ng for test media, Chromium for the browser test, systemd for
-# `systemd-analyze verify`), then a virtual environment in .venv with spoolscribe and its test extra.
+# `systemd-analyze verify`, PostgreSQL and libfaketime for the PostgreSQL and two-host tests), then a virtual environment in .venv with spoolscribe and its test extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ffmpeg espeak-ng chromium chromium-driver systemd)
+packages=(ffmpeg espeak-ng chromium chromium-driver systemd postgresql faketime)
 if command -v apt-get >/dev/null; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -2,14 +2,16 @@
 (the slow layer, ``pytest -m slow``) and in-process runners with a fake recognizer (the fast layer).
 
 Everything here is real but the fake recognizer (tests/fakes.py): the database is a SQLite file
-migrated by Alembic, runners are `spoolscribe runner` processes or ``Runner`` objects in threads of
-the test, media is made by ffmpeg from the recordings in tests/data.
+migrated by Alembic (for tests marked ``both_stores``, also a fresh database on a PostgreSQL server
+the session starts: tests/postgres_server.py), runners are `spoolscribe runner` processes or
+``Runner`` objects in threads of the test, media is made by ffmpeg from the recordings in tests/data.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from media_tools import ffmpeg
+from postgres_server import PostgresServer, postgres_bin
 
 from runner.cli.app import App
 from runner.core.settings import Settings
@@ -87,12 +90,50 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
+STORES = ("sqlite", "postgresql")
+both_stores = pytest.mark.parametrize("database_url", STORES, indirect=True)
+"""Mark a test (or ``pytestmark`` a module) to run once on SQLite and once on PostgreSQL."""
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (started on first use, stopped at the end); its
+    ``fresh_database()`` gives the URL of a new database migrated to head, ``empty_database()`` one of
+    an empty one. Skipped where PostgreSQL's server programs are missing, except in CI (``CI=true``),
+    where that fails the test instead."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        reason = ("PostgreSQL's server programs (initdb, pg_ctl) are not installed: Debian package "
+                  "postgresql (scripts/install.sh installs it)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def env(home: Path, model_path: str) -> dict[str, str]:
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The job store's URL for this test: ``""`` (SQLite under ``home``, the default) or, when
+    parametrised with ``"postgresql"`` (``both_stores``), a fresh migrated PostgreSQL database,
+    dropped after the test."""
+    if getattr(request, "param", "sqlite") != "postgresql":
+        yield ""
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.fresh_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def env(home: Path, model_path: str, database_url: str) -> dict[str, str]:
     """Environment for spoolscribe processes of this test (one thread each, no nice on 2 cores)."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("SPOOLSCRIBE_")}
     return {**clean, "SPOOLSCRIBE_HOME": str(home), "SPOOLSCRIBE_MODEL": model_path,
-            "SPOOLSCRIBE_RESCAN_INTERVAL": "1", "SPOOLSCRIBE_HEARTBEAT_INTERVAL": "1"}
+            "SPOOLSCRIBE_RESCAN_INTERVAL": "1", "SPOOLSCRIBE_HEARTBEAT_INTERVAL": "1",
+            **({"SPOOLSCRIBE_DATABASE_URL": database_url} if database_url else {})}
 
 
 @pytest.fixture
@@ -392,9 +433,9 @@ def _specifiers(value: str, instance: str) -> str:
     import re
 
     def one(match: re.Match) -> str:
-        if match.group(1) not in "i%":
+        if match.group(1) not in "iH%":
             raise AssertionError(f"specifier %{match.group(1)} in {value!r} is not handled by this test helper")
-        return instance if match.group(1) == "i" else "%"
+        return {"i": instance, "H": socket.gethostname(), "%": "%"}[match.group(1)]
 
     return re.sub(r"%(.)", one, value)
 
@@ -407,7 +448,7 @@ def unit_exec(root: Path, unit: str) -> tuple[list[str], dict[str, str], Path, d
     template for an instance), then its drop-ins (``spoolscribe-.service.d``, ``<template>.d``,
     ``<unit>.d``, sorted by file name); ``Environment=`` (quoted words, an empty one resets),
     ``EnvironmentFile=`` (a leading ``-``: optional) read after them, the last ``ExecStart=``
-    (prefix characters ``-@:+!`` dropped), ``%i`` and ``%%``. Absolute paths (the ExecStart binary,
+    (prefix characters ``-@:+!`` dropped), ``%i``, ``%H`` and ``%%``. Absolute paths (the ExecStart binary,
     environment files, WorkingDirectory) are looked up inside ``root``. Sandbox and User= are not
     applied: that needs systemd as PID 1.
     """

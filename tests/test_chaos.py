@@ -1,4 +1,5 @@
-"""Chaos: runners killed with SIGKILL at random and restarted, as systemd would; nothing is lost."""
+"""Chaos: runners killed with SIGKILL at random and restarted, as systemd would; nothing is lost, on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import signal
 import time
 
 import pytest
-from conftest import wait_for
+from conftest import STORES, wait_for
 
-pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
+pytestmark = [pytest.mark.slow,  # see the marker's description in pyproject.toml
+              pytest.mark.parametrize("database_url", STORES, indirect=True)]
 
 
 RESTARTABLE = {"SPOOLSCRIBE_LEASE_SECONDS": "5", "SPOOLSCRIBE_REAP_INTERVAL": "1",

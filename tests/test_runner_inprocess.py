@@ -13,7 +13,7 @@ from pathlib import Path
 
 import srt
 import webvtt
-from conftest import DATA, at_once, wait_for
+from conftest import DATA, at_once, both_stores, wait_for
 from fakes import FakeRecognizer, Killed, fake_segments
 from test_spool import write_job_file
 
@@ -23,6 +23,8 @@ from runner.daemon.recognizer import ModelError
 from runner.jobs.submit import cancel
 
 JFK_SECONDS = 11.0
+
+pytestmark = both_stores  # the store's lifecycle on SQLite and on PostgreSQL
 
 
 def document(job) -> dict:

@@ -149,7 +149,7 @@ def test_rebuilding_keeps_edits_and_falls_back_to_the_checkpoint(app, client, tr
 def test_the_migration_indexes_the_jobs_it_finds(app, client, transcribed):
     job = transcribed(["Before the index existed, this was said."])
     config = alembic_config(app.settings.database_url)
-    below = ScriptDirectory.from_config(config).get_revision("0010").down_revision
+    below = ScriptDirectory.from_config(config).get_revision("0009").down_revision
     command.downgrade(config, str(below))
     engine = make_engine(app.settings.database_url)
     with engine.connect() as connection:

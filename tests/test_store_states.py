@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DATA
+from conftest import DATA, both_stores
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -18,8 +18,15 @@ from runner.core.store import SegmentRow
 from runner.jobs.submit import submit_path
 from runner.jobs.view import job_to_dict
 
-KEEP_SEGMENTS = """CREATE TRIGGER keep_segments BEFORE DELETE ON segments
-BEGIN SELECT RAISE(ABORT, 'segments are kept'); END"""
+KEEP_SEGMENTS = {  # a trigger that refuses to delete segments, in each database's dialect
+    "sqlite": ["CREATE TRIGGER keep_segments BEFORE DELETE ON segments "
+               "BEGIN SELECT RAISE(ABORT, 'segments are kept'); END"],
+    "postgresql": ["CREATE FUNCTION keep_segments() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "RAISE EXCEPTION 'segments are kept' USING ERRCODE = 'integrity_constraint_violation'; END $$",
+                   "CREATE TRIGGER keep_segments BEFORE DELETE ON segments "
+                   "FOR EACH ROW EXECUTE FUNCTION keep_segments()"],
+}
+DROP_KEEP_SEGMENTS = {"sqlite": "DROP TRIGGER keep_segments", "postgresql": "DROP TRIGGER keep_segments ON segments"}
 
 
 def failed_with_checkpoint(app):
@@ -32,10 +39,13 @@ def failed_with_checkpoint(app):
     return app.store.get(job.id)
 
 
+@both_stores
 def test_a_retry_that_cannot_clear_the_checkpoint_changes_nothing(app):
     job = failed_with_checkpoint(app)
+    dialect = app.store.engine.dialect.name
     with app.store.engine.begin() as connection:
-        connection.execute(text(KEEP_SEGMENTS))
+        for statement in KEEP_SEGMENTS[dialect]:
+            connection.execute(text(statement))
 
     with pytest.raises(IntegrityError, match="segments are kept"):
         app.store.requeue(job.id)
@@ -46,13 +56,14 @@ def test_a_retry_that_cannot_clear_the_checkpoint_changes_nothing(app):
     assert [s.text for s in app.store.segments(job.id)] == ["line 0", "line 1"]
 
     with app.store.engine.begin() as connection:
-        connection.execute(text("DROP TRIGGER keep_segments"))
+        connection.execute(text(DROP_KEEP_SEGMENTS[dialect]))
     requeued = app.store.requeue(job.id)
     assert (requeued.status, requeued.error, requeued.attempts, requeued.finished_at) == \
         (JobStatus.QUEUED, None, 0, None)
     assert app.store.segments(job.id) == []
 
 
+@both_stores
 def test_a_refused_retry_keeps_the_checkpoint(app):
     job = failed_with_checkpoint(app)
     app.store.requeue(job.id)
@@ -65,6 +76,7 @@ def test_a_refused_retry_keeps_the_checkpoint(app):
     assert [s.text for s in app.store.segments(job.id)] == ["again"]
 
 
+@both_stores
 def test_a_missing_job_raises_job_not_found(app):
     missing = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
     for change in (app.store.cancel, app.store.requeue, app.store.delete):
@@ -74,6 +86,7 @@ def test_a_missing_job_raises_job_not_found(app):
         assert str(raised.value) == f"no job with id {missing}; it may have been deleted"
 
 
+@both_stores
 def test_statuses_read_back_as_members_and_show_as_plain_strings(app):
     job = submit_path(app.store, app.spool, DATA / "jfk.flac", JobOptions())
     stored = app.store.get(job.id)

@@ -93,7 +93,7 @@ def test_install_into_a_root_is_complete_and_a_second_run_changes_nothing(system
         assert (st.st_mode & 0o7777, (st.st_uid, st.st_gid)) == (mode, owner), path
     assert "SPOOLSCRIBE_RUNNERS=2" in (root / "etc/spoolscribe/spoolscribe.env").read_text().splitlines()
     runner = (root / "etc/systemd/system/spoolscribe-runner@.service").read_text()
-    assert "ExecStart=/opt/spoolscribe/.venv/bin/spoolscribe runner --name %i" in runner
+    assert "ExecStart=/opt/spoolscribe/.venv/bin/spoolscribe runner --name %H-%i" in runner
     wants = root / "etc/systemd/system/spoolscribe.target.wants"
     assert sorted(link.name for link in wants.iterdir()) == [
         "spoolscribe-compat.service", "spoolscribe-ingest.service", "spoolscribe-runner@1.service",

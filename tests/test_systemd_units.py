@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -126,13 +127,13 @@ def test_runner_unit_completes_a_job_and_stops_within_its_timeout(start_unit, ap
 
     done = wait_for(ended, 180, interval=0.5, what="the runner unit to finish the job")
     assert done.status == JobStatus.SUCCEEDED.value, (done.error, runner.log())
-    assert done.runner == "1"  # the instance name, %i
+    assert done.runner == f"{socket.gethostname()}-1"  # the host and instance names, %H-%i
     assert all(Path(path).is_file() for path in done.outputs)
     assert stop(runner) == 0
     log = runner.log()
     assert_journal_lines(log)
     job_lines = [line for line in log.splitlines() if job.id in line]
-    assert job_lines and all(f"runner 1: job {job.id}" in line for line in job_lines), job_lines
+    assert job_lines and all(f"runner {socket.gethostname()}-1: job {job.id}" in line for line in job_lines), job_lines
 
 
 

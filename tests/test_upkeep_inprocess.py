@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DATA, wait_for
+from conftest import DATA, both_stores, wait_for
 from fakes import FakeRecognizer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +28,8 @@ from runner.jobs.webhooks import job_webhooks
 from webui import create_app
 
 NOW = timedelta(0)
+
+pytestmark = both_stores  # the store's lifecycle on SQLite and on PostgreSQL
 
 
 def held(at: int) -> tuple[FakeRecognizer, threading.Event, threading.Event]:

@@ -14,7 +14,6 @@ from werkzeug.exceptions import BadRequest, Conflict, Gone, NotFound
 
 from runner.core.mediatype import media_type_of
 from runner.core.states import ACTIVE, JobStatus
-from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.jobs.files import open_media
 from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
@@ -192,7 +191,7 @@ def health() -> Response | tuple[Response, int]:
     (the disks' ``path``, the warning's detail) only with the token or a logged-in session."""
     svc = services()
     try:
-        summary = summarize(svc.store, svc.settings, utcnow())
+        summary = summarize(svc.store, svc.settings, svc.store.now())
     except SQLAlchemyError as exc:
         reason = getattr(exc, "orig", None) or type(exc).__name__
         log.warning("web: health check: database unreachable (%s)", reason)

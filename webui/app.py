@@ -13,7 +13,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from runner.core.diskguard import human_bytes
 from runner.core.settings import Settings
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
-from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.core.transcript import clock
 from runner.core.urls import display_url
@@ -69,7 +68,7 @@ def build_app(settings: Settings | None = None) -> Flask:
 def _summary() -> Summary:
     if "summary" not in g:
         svc = services()
-        g.summary = summarize(svc.store, svc.settings, utcnow())
+        g.summary = summarize(svc.store, svc.settings, svc.store.now())
     return g.summary
 
 

@@ -21,7 +21,6 @@ from runner.core.options import FORMATS, LANGUAGES, MAX_SPEAKERS, TASKS
 from runner.core.schema import Job
 from runner.core.search import ORDERS
 from runner.core.states import ACTIVE, JobStatus
-from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.jobs.files import media_file
 from runner.jobs.transcripts import current_versions
@@ -52,7 +51,7 @@ def _listing() -> dict:
     jobs = services().store.list(status=status, limit=PAGE_SIZE + 1, before=before)
     return {"jobs": jobs[:PAGE_SIZE], "status": status or "", "before": before,
             "next_before": jobs[PAGE_SIZE - 1].id if len(jobs) > PAGE_SIZE else None,
-            "now": utcnow(), "active": any(job.status in ACTIVE for job in jobs[:PAGE_SIZE])}
+            "now": services().store.now(), "active": any(job.status in ACTIVE for job in jobs[:PAGE_SIZE])}
 
 
 @bp.get("/")
@@ -91,7 +90,7 @@ def upload() -> Response:
 
 def _job_state(job: Job) -> dict:
     svc = services()
-    return {"job": job, "now": utcnow(), "active": job.status in ACTIVE,
+    return {"job": job, "now": svc.store.now(), "active": job.status in ACTIVE,
             "downloads": output_formats(job, (*FORMATS, "rttm"), svc.store),
             "webhooks": job_webhooks(svc.store.engine, job.id)}
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from runner.core.db import retry_when_busy, write_engine
+from runner.core.db import database_now, retry_when_busy, write_engine
 from runner.core.errors import JobNotFound, JobStateError, SpoolscribeError
 from runner.core.schema import Job, SegmentVersion, TranscriptSegment
 from runner.core.search import is_spaceless
 from runner.core.states import JobStatus
-from runner.core.store import JobStore, index_rows, utcnow
+from runner.core.store import JobStore, index_rows
 from runner.core.transcript import Transcript, read_transcript
 from runner.jobs.outputs import record_outputs_in
 from runner.output.edits import clean_text, with_text
@@ -134,7 +134,7 @@ def edit_segment(store: JobStore, job_id: str, outputs: Iterable[Path], index: i
         if cleaned == row.text:
             saved.append(SegmentState(index, row.text, row.version))
             return None
-        now = utcnow()
+        now = database_now(session)
         if row.version == 0:
             session.add(SegmentVersion(job_id=job_id, index=index, version=0, text=row.text,
                                        edited_at=job.finished_at or now, edited_by=None))
@@ -164,7 +164,7 @@ def revert_job(store: JobStore, job_id: str, outputs: Iterable[Path], by: str | 
         rows = _rows(session, job_id, transcript)
         originals = dict(session.execute(select(SegmentVersion.index, SegmentVersion.text).where(
             SegmentVersion.job_id == job_id, SegmentVersion.version == 0)).all())
-        segments, now = list(transcript.segments), utcnow()
+        segments, now = list(transcript.segments), database_now(session)
         for row in rows:
             original = originals.get(row.index)
             if original is None or original == row.text:

@@ -6,7 +6,6 @@ Loaded by name by the ``spoolscribe`` group (``runner.cli.main.COMMANDS``).
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def ingest(ctx: click.Context, inbox: Path | None, quiet: float | None, polling:
         return
     if not settings.inbox:  # the default inbox under the data root is ours to make; a configured one is waited for
         settings.inbox_dir.mkdir(parents=True, exist_ok=True)
-    daemon = IngestDaemon(settings, app.store, app.spool, name or f"{socket.gethostname()}-ingest")
+    daemon = IngestDaemon(settings, app.store, app.spool, name or f"{settings.host_name}-ingest")
     try:
         sys.exit(daemon.run())
     except IngestError as exc:

@@ -19,7 +19,6 @@ from runner.cli.app import App, fails_cleanly, pass_app
 from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job
 from runner.core.states import ENDED, JobStatus
-from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.jobs.actions import cancel_job, delete_job, retry_job
 from runner.jobs.retention import lifetime, sweep
@@ -63,7 +62,7 @@ def files_go(job: Job, app: App) -> str:
 def _listed(app: App, status: JobStatus | None, since: timedelta | None, limit: int) -> Iterator[Job]:
     """Jobs newest first, paging through the store; stops at ``limit`` (0: none) or at the first
     job submitted before ``since`` ago."""
-    cutoff = utcnow() - since if since else None
+    cutoff = app.store.now() - since if since else None
     before, count = None, 0
     while True:
         page = app.store.list(status=status, limit=PAGE, before=before)

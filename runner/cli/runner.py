@@ -13,7 +13,8 @@ from runner.core.db import upgrade
 
 @click.command("runner")
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
-@click.option("--name", help="Runner name (default <host>-<pid>; unique per server).")
+@click.option("--name", help="Runner name, unique across the hosts sharing the job store "
+                               "(default <host>-<pid>; the systemd units use <host>-<instance>).")
 @click.option("--model", help="Default model (name or CTranslate2 directory).")
 @click.option("--device", help="cpu, cuda or auto.")
 @click.option("--compute-type", help="CTranslate2 compute type (default int8 on the CPU).")
@@ -23,12 +24,12 @@ from runner.core.db import upgrade
 @fails_cleanly
 def runner_command(ctx: click.Context, burst: bool, name: str | None, **flags: Any) -> None:
     """Run a runner daemon: claim jobs from the spool and transcribe them."""
-    from runner.daemon.loop import Runner, default_runner_name
+    from runner.daemon.loop import Runner, runner_name
     from runner.daemon.transcribe import Engine, ModelError
 
     settings = settings_for(ctx, **flags)
     app = App(settings)
-    runner = Runner(settings, app.store, app.spool, Engine(settings), name or default_runner_name())
+    runner = Runner(settings, app.store, app.spool, Engine(settings), runner_name(settings, name))
     try:
         code = runner.run(burst=burst)
     except ModelError as exc:

@@ -1,4 +1,8 @@
-"""Database engine and schema migrations.
+"""Database engine, the database's clock, and schema migrations.
+
+The job store is SQLite (embedded, the default) or PostgreSQL (``postgresql+psycopg://``, for
+runners on several hosts). Every time the store writes or compares comes from the database's clock
+(``utc_now``), never from the host's, so a host whose clock is off cannot steal or lose a lease.
 
 SQLite runs in WAL mode (readers never block the writer) with a busy timeout, and write
 transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout
@@ -12,6 +16,7 @@ import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,8 +24,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, DateTime, Engine, Result, bindparam, create_engine, event, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from runner.core.errors import SpoolscribeError
@@ -38,20 +47,65 @@ class SchemaMismatch(SpoolscribeError):
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; for SQLite, set WAL, the busy timeout and immediate write transactions.
+    """Create an engine; for SQLite, set WAL, the busy timeout and immediate write transactions;
+    for a server (PostgreSQL), check pooled connections before use so a restarted server is survived.
 
     Use ``engine.execution_options(immediate=True)`` (see ``write_engine``) for transactions that write.
     """
-    is_sqlite = url.startswith("sqlite")
-    if is_sqlite:
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000} if is_sqlite else {})
-    if is_sqlite:
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+class utc_now(FunctionElement[datetime]):  # noqa: N801 - used like SQL's own now()
+    """SQL for the database's clock as a naive UTC timestamp, plus ``offset`` seconds (a float,
+    negative for the past): ``timezone('utc', now()) + offset * interval '1 second'`` on PostgreSQL
+    (the transaction's start), ``strftime(..., 'now', '+offset seconds')`` on SQLite (the statement's
+    start; SQLAlchemy's own text format for DATETIME, so that comparisons with stored times hold).
+    """
+
+    type = DateTime()
+    inherit_cache = True
+    name = "utc_now"
+
+    def __init__(self, offset: float = 0.0) -> None:
+        super().__init__(bindparam(None, float(offset), type_=None, unique=True))
+
+
+@compiles(utc_now, "postgresql")
+def _utc_now_postgresql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    offset = compiler.process(element.clauses, **kw)
+    return f"(timezone('utc', now()) + CAST({offset} AS DOUBLE PRECISION) * interval '1 second')"
+
+
+@compiles(utc_now, "sqlite")
+def _utc_now_sqlite(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    offset = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', printf('%+.6f seconds', {offset}))"
+
+
+def database_now(bind: Engine | Connection | Session) -> datetime:
+    """The database's clock now, naive UTC (for the few times needed outside a statement: a time
+    shown, a cutoff handed to several statements), read on ``bind``: in its transaction when it is
+    a connection or a session, on a connection of its own when it is an engine."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return database_now(conn)
+    now = bind.scalar(select(utc_now()))
+    if now is None:  # cannot happen: the expression is never NULL
+        raise RuntimeError("the database returned no time")
+    return now
+
+
+def is_postgresql(engine: Engine) -> bool:
+    """True when the job store is PostgreSQL (which has LISTEN/NOTIFY)."""
+    return engine.dialect.name == "postgresql"
 
 
 def write_engine(engine: Engine) -> Engine:

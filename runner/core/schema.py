@@ -81,6 +81,8 @@ class Job(Base):
     language_probability: Mapped[float | None] = mapped_column(Float, default=None)
     runner: Mapped[str | None] = mapped_column(String(128), default=None)
     """Name of the runner that holds (or last held) the job."""
+    device: Mapped[str | None] = mapped_column(String(64), default=None)
+    """What that runner computes on: its CTranslate2 device and compute type (``cpu int8``, ``cuda float16``)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     """How many times a runner has claimed the job."""
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)

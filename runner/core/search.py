@@ -68,7 +68,7 @@ SQLITE_DDL = (
     "INSERT INTO search_words(rowid, text) VALUES (new.id, new.text); "
     "INSERT INTO search_trigrams(rowid, text) SELECT new.id, new.text WHERE new.spaceless; END",
 )
-"""The SQLite full-text tables and the triggers that keep them in step (created by migration 0010)."""
+"""The SQLite full-text tables and the triggers that keep them in step (created by migration 0009)."""
 SQLITE_TABLES = ("search_words", "search_trigrams")
 """The FTS5 tables; they and their shadow tables (``search_words_data``, ...) are not in the models."""
 POSTGRES_INDEX = "ix_transcript_segments_words"
@@ -81,7 +81,7 @@ POSTGRES_DDL = (
 )
 """PostgreSQL: ``unaccent`` behind an IMMUTABLE wrapper (so an index may use it; the usual recipe,
 as ``unaccent`` itself is only STABLE) and a GIN index on the ``simple`` configuration's tsvector
-of the unaccented text (created by migration 0010; not in the models)."""
+of the unaccented text (created by migration 0009; not in the models)."""
 POSTGRES_DROP = (f"DROP INDEX IF EXISTS {POSTGRES_INDEX}", "DROP FUNCTION IF EXISTS spoolscribe_unaccent(text)")
 
 

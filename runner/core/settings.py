@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ class Settings:
     """SQLAlchemy URL; empty means ``sqlite:///<home>/spoolscribe.db``."""
     model: str = "base"
     """Default faster-whisper model: a name it downloads on first use, or a local CTranslate2 directory."""
+    host_name: str = field(default_factory=socket.gethostname)
+    """This host's name, the first part of every runner's name (``<host_name>-<name>``), so that runners
+    on several hosts sharing one job store never share a name (default: the system's host name)."""
     device: str = "cpu"
     """``cpu``, ``cuda`` or ``auto`` (passed to CTranslate2)."""
     compute_type: str = ""

@@ -18,8 +18,8 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -232,12 +232,25 @@ class Spool:
         """Absolute path of a spool-relative media path."""
         return self.root / relative
 
-    def sweep_tmp(self, now: Callable[[], float] = time.time) -> int:
-        """Delete leftovers in ``tmp/`` older than 36 hours (Maildir's rule); return how many."""
+    def clock(self) -> float:
+        """The spool filesystem's clock now, seconds since the epoch: the change time of a file just
+        made in ``tmp/`` (and removed). On a network filesystem that is the server's clock, which
+        stamps every file there, so a host whose own clock is off still ages files right."""
+        handle, path = tempfile.mkstemp(dir=self.tmp, prefix=".clock-")
+        try:
+            return os.fstat(handle).st_ctime
+        finally:
+            os.close(handle)
+            os.unlink(path)
+
+    def sweep_tmp(self, now: float | None = None) -> int:
+        """Delete leftovers in ``tmp/`` older than 36 hours (Maildir's rule) at ``now`` (default: the
+        spool's ``clock()``); return how many."""
+        now = self.clock() if now is None else now
         removed = 0
         for entry in os.scandir(self.tmp):
             try:
-                if now() - entry.stat().st_mtime > TMP_GRACE_SECONDS:
+                if now - entry.stat().st_mtime > TMP_GRACE_SECONDS:
                     os.unlink(entry.path)
                     removed += 1
             except FileNotFoundError:

@@ -5,6 +5,10 @@ UPDATE whose row count is checked (huey's and rq's rule), so two runners can nev
 job, and a runner whose job was cancelled or taken back learns it at its next write; what goes
 with a change (a retried job's checkpoint) is written in the same transaction. Objects returned
 are detached snapshots.
+
+Every time written or compared comes from the database's clock (``runner.core.db.utc_now`` in the
+statement), so runners on hosts whose clocks disagree agree on every lease. On PostgreSQL, a job
+delivered to the spool is announced with ``NOTIFY`` (``announce``) to wake runners on other hosts.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, delete, func, or_, select, text, update
 from sqlalchemy.orm import sessionmaker
 
-from runner.core.db import retry_when_busy, rowcount, write_engine
+from runner.core.db import database_now, is_postgresql, retry_when_busy, rowcount, utc_now, write_engine
 from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job, RunnerRecord, SegmentRecord, SegmentVersion, TranscriptSegment
 from runner.core.search import is_spaceless
@@ -28,9 +32,13 @@ from runner.core.spool import JobFile
 from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
 from runner.core.transcript import Segment
 
+JOBS_CHANNEL = "spoolscribe_jobs"
+"""The PostgreSQL ``NOTIFY`` channel on which a delivered job's id is announced."""
+
 
 def utcnow() -> datetime:
-    """Now as a naive UTC datetime (how every time is stored)."""
+    """This host's clock now as a naive UTC datetime: only for what is not compared with the job
+    store's times (the job store uses ``JobStore.now()`` and ``runner.core.db.utc_now``)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
@@ -75,6 +83,10 @@ class JobStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """The database's clock now (naive UTC): the clock every stored time comes from."""
+        return database_now(self.engine)
+
     def get(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         with self._read() as session:
@@ -104,17 +116,17 @@ class JobStore:
             query = select(SegmentRecord).where(SegmentRecord.job_id == job_id).order_by(SegmentRecord.index)
             return list(session.scalars(query))
 
-    def expired_leases(self, now: datetime, held_by: str | None = None) -> builtins.list[Job]:
-        """Running jobs whose lease ended before ``now``, and those held by runner ``held_by``
-        (a runner starting under a name finds that name's earlier jobs abandoned)."""
+    def expired_leases(self, held_by: str | None = None) -> builtins.list[Job]:
+        """Running jobs whose lease ended before now (the database's clock), and those held by runner
+        ``held_by`` (a runner starting under a name finds that name's earlier jobs abandoned)."""
         query = select(Job).where(Job.status == JobStatus.RUNNING,
-                                  or_(Job.lease_expires_at < now, Job.runner == held_by))
+                                  or_(Job.lease_expires_at < utc_now(), Job.runner == held_by))
         with self._read() as session:
             return list(session.scalars(query))
 
-    def queued_before(self, cutoff: datetime) -> builtins.list[Job]:
-        """Queued jobs created before ``cutoff``, oldest first."""
-        query = select(Job).where(Job.status == JobStatus.QUEUED, Job.created_at < cutoff).order_by(Job.id)
+    def queued_before(self, age: float) -> builtins.list[Job]:
+        """Queued jobs created more than ``age`` seconds ago (the database's clock), oldest first."""
+        query = select(Job).where(Job.status == JobStatus.QUEUED, Job.created_at < utc_now(-age)).order_by(Job.id)
         with self._read() as session:
             return list(session.scalars(query))
 
@@ -141,36 +153,46 @@ class JobStore:
             attempts=0,
             warnings=[],
             outputs=[],
-            created_at=utcnow(),
             callback_url=callback_url,
         )
         with self._write.begin() as session:
+            job.created_at = database_now(session)
             session.add(job)
         return job
 
+    def announce(self, job_id: str) -> None:
+        """Tell waiting runners (on any host) that job ``job_id`` was just delivered to the spool:
+        ``NOTIFY`` on ``JOBS_CHANNEL`` on PostgreSQL; nothing on SQLite (one host: file events do it).
+        Called once the job file is in ``new/``, never before (a runner woken earlier finds nothing)."""
+        if is_postgresql(self.engine):
+            with self.engine.begin() as conn:
+                conn.execute(text("SELECT pg_notify(:channel, :job_id)"), {"channel": JOBS_CHANNEL, "job_id": job_id})
+
     # -- the runner's side ------------------------------------------------------------------------
 
-    def claim(self, job_id: str, runner: str, lease_seconds: float) -> bool:
-        """Mark a queued job running for ``runner`` with a lease; False if it is not queued."""
-        now = utcnow()
+    def claim(self, job_id: str, runner: str, lease_seconds: float, device: str | None = None) -> bool:
+        """Mark a queued job running for ``runner`` (which computes on ``device``, e.g. ``cpu int8``)
+        with a lease of ``lease_seconds`` from now on the database's clock; False if it is not queued."""
         return self._update(
             (Job.id == job_id, Job.status == JobStatus.QUEUED),
             status=JobStatus.RUNNING,
             runner=runner,
+            device=device,
             attempts=Job.attempts + 1,
-            started_at=now,
+            started_at=utc_now(),
             finished_at=None,
             error=None,
             stage="decoding",
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            lease_expires_at=utc_now(lease_seconds),
         )
 
     def _owned(self, job_id: str, runner: str) -> tuple[Any, ...]:
         return (Job.id == job_id, Job.status == JobStatus.RUNNING, Job.runner == runner)
 
     def extend_lease(self, job_id: str, runner: str, lease_seconds: float) -> bool:
-        """Push the lease of ``runner``'s running job to now + ``lease_seconds``; False if not held."""
-        return self._update(self._owned(job_id, runner), lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        """Push the lease of ``runner``'s running job to now + ``lease_seconds`` (the database's clock);
+        False if not held."""
+        return self._update(self._owned(job_id, runner), lease_expires_at=utc_now(lease_seconds))
 
     @retry_when_busy
     def record_progress(
@@ -197,7 +219,7 @@ class JobStore:
         return self._update(
             self._owned(job_id, runner),
             status=status,
-            finished_at=utcnow(),
+            finished_at=utc_now(),
             lease_expires_at=None,
             stage=None,
             **fields,
@@ -210,7 +232,7 @@ class JobStore:
         transaction; False, writing nothing, when the job is no longer the runner's."""
         with self._write.begin() as session:
             result = session.execute(update(Job).where(*self._owned(job_id, runner)).values(
-                status=JobStatus.SUCCEEDED, finished_at=utcnow(), lease_expires_at=None, stage=None, **fields))
+                status=JobStatus.SUCCEEDED, finished_at=utc_now(), lease_expires_at=None, stage=None, **fields))
             if rowcount(result) != 1:
                 return False
             session.execute(delete(TranscriptSegment).where(TranscriptSegment.job_id == job_id))
@@ -234,29 +256,30 @@ class JobStore:
         if error is None:
             return self._update(where, status=JobStatus.QUEUED, lease_expires_at=None, stage=None)
         return self._update(where, status=JobStatus.FAILED, lease_expires_at=None, stage=None,
-                            error=error, finished_at=utcnow())
+                            error=error, finished_at=utc_now())
 
     def reject(self, job_id: str, error: str) -> bool:
         """End a queued job whose job file a runner rejected: failed with ``error`` (once: True only
         for the call that changed it), so it is not re-delivered for ever."""
         return self._update((Job.id == job_id, Job.status == JobStatus.QUEUED.value), status=JobStatus.FAILED.value,
-                            error=error, finished_at=utcnow(), lease_expires_at=None, stage=None)
+                            error=error, finished_at=utc_now(), lease_expires_at=None, stage=None)
 
     def finished_while_running(self, job_id: str, **fields: Any) -> bool:
         """Update fields of a job that ended while its runner still worked (a cancelled job's outputs)."""
         return self._update((Job.id == job_id, Job.status.in_(ENDED)), **fields)
 
     @retry_when_busy
-    def heartbeat(self, name: str, state: str, job_id: str | None, started_at: datetime) -> None:
-        """Record that runner ``name`` is alive, in ``state``, working on ``job_id``."""
-        now = utcnow()
+    def heartbeat(self, name: str, state: str, job_id: str | None, started_at: datetime,
+                  hostname: str | None = None) -> None:
+        """Record that runner ``name`` on host ``hostname`` (default: this one's name) is alive (at the
+        database's time), in ``state``, working on ``job_id``."""
         with self._write.begin() as session:
             record = session.get(RunnerRecord, name)
             if record is None:
                 record = RunnerRecord(name=name, started_at=started_at)
                 session.add(record)
-            record.pid, record.hostname = os.getpid(), socket.gethostname()
-            record.state, record.job_id, record.heartbeat_at = state, job_id, now
+            record.pid, record.hostname = os.getpid(), hostname or socket.gethostname()
+            record.state, record.job_id, record.heartbeat_at = state, job_id, utc_now()
             if record.started_at != started_at:
                 record.started_at = started_at
 
@@ -273,7 +296,7 @@ class JobStore:
         changed = self._update(
             (Job.id == job_id, Job.status.in_(ACTIVE)),
             status=JobStatus.CANCELLED,
-            finished_at=utcnow(),
+            finished_at=utc_now(),
             lease_expires_at=None,
             error=reason,
         )
@@ -304,13 +327,12 @@ class JobStore:
                 session.execute(delete(SegmentRecord).where(SegmentRecord.job_id == job_id))
         return self._after_change(job_id, changed, "only a failed or cancelled job can be retried")
 
-    def mark_media_removed(self, job_id: str, statuses: frozenset[JobStatus], ended_before: datetime,
-                           now: datetime) -> bool:
-        """Record at ``now`` that the job's media is removed, if it is still in one of ``statuses``,
+    def mark_media_removed(self, job_id: str, statuses: frozenset[JobStatus], ended_before: datetime) -> bool:
+        """Record (at the database's time) that the job's media is removed, if it is still in one of ``statuses``,
         ended before ``ended_before`` and its media not yet marked; from then on no retry can queue
         it, so the file may go. False (nothing written) otherwise."""
         return self._update((Job.id == job_id, Job.status.in_(statuses), Job.finished_at < ended_before,
-                             Job.media_removed_at.is_(None)), media_removed_at=now)
+                             Job.media_removed_at.is_(None)), media_removed_at=utc_now())
 
     @retry_when_busy
     def delete(self, job_id: str, ended_before: datetime | None = None) -> Job:

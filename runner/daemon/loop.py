@@ -1,5 +1,10 @@
 """The runner daemon: waits on the spool, claims one job at a time, heartbeats, reaps.
 
+It wakes on file events in the spool's ``new/`` (this host's writes), on PostgreSQL's job
+announcements (``runner.daemon.wakeup``: any host's submissions), and every ``rescan_interval``
+seconds in any case (the safety net; on a network filesystem without PostgreSQL the only way to see
+another host's jobs).
+
 ``Runner.loop()`` claims and performs at most one job; ``Runner.run()`` is the only place that
 waits, handles signals and keeps the daemon alive (huey's consumer and rq's worker are the models).
 """
@@ -9,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -18,24 +22,28 @@ from types import FrameType
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from runner.core.db import is_postgresql
 from runner.core.settings import Settings
 from runner.core.spool import JobFileError, Spool
 from runner.core.states import ENDED, JobStatus
-from runner.core.store import JobStore, utcnow
+from runner.core.store import JobStore
 from runner.core.text import printable
 from runner.daemon.diarize import Diarizer
 from runner.daemon.perform import WorkContext, perform_job
 from runner.daemon.reaper import reap_abandoned, repair_spool
 from runner.daemon.recognizer import Recognizer
 from runner.daemon.upkeep import Upkeep
+from runner.daemon.wakeup import JobAnnouncements
 from runner.jobs.submit import job_file_of
 
 log = logging.getLogger(__name__)
 
 
-def default_runner_name() -> str:
-    """``<hostname>-<pid>``: unique on one server."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+def runner_name(settings: Settings, name: str | None = None) -> str:
+    """``name`` as given, else ``<host_name>-<pid>``. A name must be unique across the hosts sharing
+    the job store (the systemd units give ``<host>-<instance>``): a runner starting under a name takes
+    back that name's running jobs at once."""
+    return name or f"{settings.host_name}-{os.getpid()}"
 
 
 class _Wake(FileSystemEventHandler):
@@ -55,7 +63,8 @@ class Runner:
     def __init__(self, settings: Settings, store: JobStore, spool: Spool, engine: Recognizer, name: str) -> None:
         self.settings, self.store, self.spool, self.engine, self.name = settings, store, spool, engine, name
         self.current: str | None = None
-        self.started_at = utcnow()
+        self.started_at = store.now()
+        self.device = f"{settings.device} {settings.effective_compute_type}"
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._signals = 0
@@ -106,12 +115,12 @@ class Runner:
             self._upkeep.job_ended(job_id)
 
     def _claim_row(self, job) -> bool:
-        if self.store.claim(job.id, self.name, self.settings.lease_seconds):
+        if self.store.claim(job.id, self.name, self.settings.lease_seconds, self.device):
             return True
         existing = self.store.get(job.id)
         if existing is None:  # a job file delivered without its row: the file is the truth
             self.store.add(job)
-            return self.store.claim(job.id, self.name, self.settings.lease_seconds)
+            return self.store.claim(job.id, self.name, self.settings.lease_seconds, self.device)
         if existing.status != JobStatus.QUEUED:  # cancelled (or ended) while pending
             self.spool.finish(job.id)
         return False
@@ -129,6 +138,10 @@ class Runner:
             os.nice(self.settings.nice)
         self.engine.model()  # load the default model once, before the first job
         observer = self._watch()
+        announcements = JobAnnouncements(self.store.engine, self._wake, self.name) \
+            if is_postgresql(self.store.engine) else None
+        if announcements is not None:
+            announcements.start()
         beating = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beating.start()
         self._upkeep.start()
@@ -153,6 +166,8 @@ class Runner:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+            if announcements is not None:
+                announcements.stop()
             self._beat("stopped")
             log.info("runner %s: stopped", self.name)
         return 0
@@ -208,6 +223,7 @@ class Runner:
         job = self.store.get(job_id)
         if job is not None and self.store.release(job_id, self.name):
             self.spool.hand_back(job_file_of(job))
+            self.store.announce(job_id)
             log.warning("runner %s: job %s handed back from its last checkpoint (no segment boundary within %.0f s)",
                         self.name, job_id, self.settings.stop_grace)
         self._beat("stopped")
@@ -215,7 +231,7 @@ class Runner:
         os._exit(0)
 
     def _beat(self, state: str) -> None:
-        self.store.heartbeat(self.name, state, self.current, self.started_at)
+        self.store.heartbeat(self.name, state, self.current, self.started_at, self.settings.host_name)
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

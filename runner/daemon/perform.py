@@ -430,4 +430,5 @@ def _hand_back(ctx: WorkContext, job: JobFile) -> None:
     """Return a job to the queue with its checkpoint (the runner is stopping)."""
     if ctx.store.release(job.id, ctx.runner):
         ctx.spool.hand_back(job)
+        ctx.store.announce(job.id)
         log.info("runner %s: job %s handed back to the queue", ctx.runner, job.id)

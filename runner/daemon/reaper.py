@@ -8,15 +8,13 @@ number of claims, ends failed with "abandoned after N attempts (last runner X)".
 from __future__ import annotations
 
 import logging
-import time
-from datetime import timedelta
 from pathlib import Path
 
 from runner.core.fsutil import sweep_temporaries
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.states import ENDED
-from runner.core.store import JobStore, utcnow
+from runner.core.store import JobStore
 from runner.daemon.inbox_results import leave_error_file
 from runner.jobs.submit import job_file_of
 
@@ -33,7 +31,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
     that starts under a name (systemd restarts ``runner@1`` as ``1``) knows its predecessor is dead.
     """
     reaped = []
-    for job in store.expired_leases(utcnow(), held_by=reaper if starting else None):
+    for job in store.expired_leases(held_by=reaper if starting else None):
         if job.attempts >= settings.max_attempts:
             message = f"abandoned after {job.attempts} attempts (last runner {job.runner})"
             if store.end_abandoned(job.id, job.runner, job.lease_expires_at, error=message):
@@ -43,6 +41,7 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
                 reaped.append(job.id)
         elif store.end_abandoned(job.id, job.runner, job.lease_expires_at):
             spool.hand_back(job_file_of(job))
+            store.announce(job.id)
             log.warning("runner %s: job %s returned to the queue: runner %s abandoned it (attempt %d of %d)",
                         reaper, job.id, job.runner, job.attempts, settings.max_attempts)
             reaped.append(job.id)
@@ -52,18 +51,19 @@ def reap_abandoned(store: JobStore, spool: Spool, settings: Settings, reaper: st
 def repair_spool(store: JobStore, spool: Spool, reaper: str, grace: float = REPAIR_GRACE_SECONDS) -> list[str]:
     """Re-deliver queued jobs whose job file is missing or stuck in ``cur/``; return their ids."""
     repaired = []
-    cutoff = utcnow() - timedelta(seconds=grace)
     pending = set(spool.pending())
-    for job in store.queued_before(cutoff):
+    spool_now = spool.clock()
+    for job in store.queued_before(grace):
         if job.id in pending:
             continue
         claimed = spool.cur / f"{job.id}.json"
         try:
-            stuck = time.time() - claimed.stat().st_ctime > grace  # ctime: when it was renamed there
+            stuck = spool_now - claimed.stat().st_ctime > grace  # ctime: when it was renamed there
         except FileNotFoundError:
             stuck = True
         if stuck:
             spool.hand_back(job_file_of(job))
+            store.announce(job.id)
             log.warning("runner %s: job %s was queued without a pending job file; re-delivered", reaper, job.id)
             repaired.append(job.id)
     for job_id in spool.claimed():
@@ -77,9 +77,10 @@ def sweep_debris(spool: Spool, settings: Settings, reaper: str, now: float | Non
     """Remove the temporary files (``runner.core.fsutil.temporary_name``) a killed process left in
     the spool's ``media/`` and ``tmp/``, and, in their whole trees, the outputs, the inbox and the
     outbox, once unchanged for ``Settings.debris_grace`` seconds; return what was removed. Only
-    that name pattern and only the service user's own files: never a user's file.
+    that name pattern and only the service user's own files: never a user's file. ``now`` (seconds
+    since the epoch) defaults to the spool filesystem's clock (``Spool.clock``).
     """
-    now = time.time() if now is None else now
+    now = spool.clock() if now is None else now
     removed = [*sweep_temporaries(spool.media, settings.debris_grace, now),
                *sweep_temporaries(spool.tmp, settings.debris_grace, now)]
     for tree in (settings.outputs_dir, settings.inbox_dir, settings.outbox_dir):

@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 
 from runner.core.schema import WebhookAttempt, WebhookDelivery, WebhookState
 from runner.core.settings import Settings
-from runner.core.store import utcnow
 from runner.core.text import printable
 from runner.core.urls import Target, display_url, parse_url, refusal
 from runner.jobs.deliveries import Deliveries
@@ -170,7 +169,7 @@ class Dispatcher:
                    "X-Spoolscribe-Attempt": str(number)}
         if self.settings.webhook_secret:
             headers[SIGNATURE_HEADER] = signature(self.settings.webhook_secret, body, int(time.time()))
-        started, clock, final = utcnow(), time.monotonic(), False
+        started, clock, final = self.deliveries.now(), time.monotonic(), False
         allow_private = self.settings.webhook_allow_private or delivery.url == self.settings.webhook_url.strip()
         try:
             status, error = post(delivery.url, body, headers, self.settings.webhook_timeout, allow_private)
@@ -182,15 +181,13 @@ class Dispatcher:
         return True
 
     def _claim(self) -> WebhookDelivery | None:
-        now = utcnow()
-        lease = now + timedelta(seconds=2 * self.settings.webhook_timeout + LEASE_MARGIN_SECONDS)
-        return self.deliveries.claim_due(now, lease)
+        return self.deliveries.claim_due(2 * self.settings.webhook_timeout + LEASE_MARGIN_SECONDS)
 
     def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt, final: bool = False) -> None:
         """Store the attempt and the delivery's new state: delivered, due again after the backoff,
         or failed once the retry time is up (or at once when ``final``: it can never succeed).
         Nothing is stored for a job deleted meanwhile."""
-        now = utcnow()
+        now = self.deliveries.now()
         shown, level = display_url(delivery.url), logging.WARNING if attempt.error else logging.INFO
         if attempt.error is None:
             values: dict[str, Any] = {"state": WebhookState.DELIVERED.value, "next_attempt_at": None, "done_at": now}
@@ -211,7 +208,7 @@ class Dispatcher:
 
     def _until_due(self) -> float:
         """Seconds until the next pending delivery is due (at most ``POLL_SECONDS``)."""
-        due = self.deliveries.next_due()
+        due = self.deliveries.seconds_until_due()
         if due is None:
             return POLL_SECONDS
-        return min(POLL_SECONDS, max(0.05, (due - utcnow()).total_seconds()))
+        return min(POLL_SECONDS, max(0.05, due))

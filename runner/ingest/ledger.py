@@ -9,9 +9,8 @@ import logging
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from runner.core.db import write_engine
+from runner.core.db import utc_now, write_engine
 from runner.core.schema import InboxFile, InboxFileStatus, Job
-from runner.core.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class Ledger:
         """Record a file version (``reason``: for a person, why it has no job of its own); return
         the record's id."""
         record = InboxFile(path=path, size=size, mtime_ns=mtime_ns, sha256=sha256, status=status.value,
-                           job_id=job_id, created_at=utcnow(), reason=reason)
+                           job_id=job_id, created_at=utc_now(), reason=reason)
         with self._write.begin() as session:
             session.add(record)
             session.flush()

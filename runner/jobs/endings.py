@@ -16,11 +16,10 @@ from sqlalchemy import Engine, and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from runner.core.db import retry_when_busy, write_engine
+from runner.core.db import database_now, retry_when_busy, write_engine
 from runner.core.schema import Job, JobEnding
 from runner.core.settings import Settings
 from runner.core.states import ENDED
-from runner.core.store import utcnow
 from runner.jobs.webhooks import new_deliveries
 
 MISSED_GRACE = timedelta(seconds=60)
@@ -35,7 +34,7 @@ class Endings:
     ``settings``, on the job store's engine."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
-        self.settings = settings
+        self.settings, self.engine = settings, engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine(engine), expire_on_commit=False)
 
@@ -47,9 +46,9 @@ class Endings:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the database cannot be written.
         """
-        now = utcnow()
         try:
             with self._write.begin() as session:
+                now = database_now(session)
                 job = session.get(Job, job_id)
                 if job is None or job.status not in ENDED or job.finished_at is None:
                     return None
@@ -67,13 +66,13 @@ class Endings:
         return ending
 
     def record_missed(self, now: datetime | None = None) -> list[str]:
-        """Record every ending of the last day that is over a minute old and still unrecorded; return
-        the job ids.
+        """Record every ending of the last day that is over a minute old at ``now`` (default: the
+        database's clock) and still unrecorded; return the job ids.
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the database cannot be used.
         """
-        now = now or utcnow()
+        now = now or database_now(self.engine)
         unrecorded = ~exists().where(and_(JobEnding.job_id == Job.id, JobEnding.finished_at == Job.finished_at))
         query = select(Job.id).where(Job.status.in_(ENDED), Job.finished_at < now - MISSED_GRACE,
                                      Job.finished_at >= now - MISSED_WINDOW, unrecorded)

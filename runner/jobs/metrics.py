@@ -28,7 +28,7 @@ from runner.core.diskguard import FreeSpace, human_bytes, measure
 from runner.core.schema import JobEnding, WebhookDelivery, WebhookState
 from runner.core.settings import Settings
 from runner.core.states import ENDED, JobStatus, in_order
-from runner.core.store import JobStore, utcnow
+from runner.core.store import JobStore
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The ``Content-Type`` of ``exposition``'s output."""
@@ -82,12 +82,13 @@ class Snapshot:
 
 
 def snapshot(store: JobStore, settings: Settings, now: datetime | None = None) -> Snapshot:
-    """Read the metrics from the database (and the filesystems) at ``now`` (naive UTC).
+    """Read the metrics from the database (and the filesystems) at ``now`` (naive UTC; default: the
+    database's clock, which the heartbeats' times come from).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
     """
-    now = now or utcnow()
+    now = now or store.now()
     succeeded = (JobEnding.status == JobStatus.SUCCEEDED, JobEnding.duration > 0,
                  JobEnding.processing_seconds.is_not(None))
     within = [func.coalesce(func.sum(case((JobEnding.processing_seconds <= bound * JobEnding.duration, 1), else_=0)), 0)

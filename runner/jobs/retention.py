@@ -28,7 +28,7 @@ from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.states import ENDED, JobStatus
-from runner.core.store import JobStore, utcnow
+from runner.core.store import JobStore
 from runner.jobs.files import remove_job_files, remove_media
 from runner.jobs.once import forget_deleted
 
@@ -88,15 +88,16 @@ class Purged:
 
 def sweep(store: JobStore, spool: Spool, settings: Settings, actor: str, *, now: datetime | None = None,
           older_than: timedelta | None = None, dry_run: bool = False) -> list[Purged]:
-    """Remove what the retention settings say is due at ``now``: whole jobs, then the media of
-    others. ``older_than`` replaces ``retention_job_days`` for this sweep: every ended job (row,
-    media, outputs) that ended longer ago than that goes, whatever its status. ``actor`` names the
+    """Remove what the retention settings say is due at ``now`` (default: the database's clock, so
+    every host agrees on an age): whole jobs, then the media of others. ``older_than`` replaces
+    ``retention_job_days`` for this sweep: every ended job (row, media, outputs) that ended longer ago
+    than that goes, whatever its status. ``actor`` names the
     sweeper in log lines. With ``dry_run`` nothing changes and the list says what would go.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be used.
     """
-    now = now or utcnow()
+    now = now or store.now()
     if older_than is not None:
         cutoffs = {ENDED: now - older_than}
     else:
@@ -112,7 +113,7 @@ def sweep(store: JobStore, spool: Spool, settings: Settings, actor: str, *, now:
             continue
         for job in _ended_before(store, statuses, now - days * DAY, media_kept=True):
             if job.id not in gone and (item := _remove_media(store, spool, job, statuses, now - days * DAY,
-                                                             now, dry_run, actor)):
+                                                             dry_run, actor)):
                 purged.append(item)
     if not dry_run:
         forget_deleted(store, settings.home)  # the compat APIs' request keys of deleted jobs
@@ -144,12 +145,12 @@ def _delete_job(store: JobStore, spool: Spool, settings: Settings, job: Job, cut
 
 
 def _remove_media(store: JobStore, spool: Spool, job: Job, statuses: frozenset[JobStatus], cutoff: datetime,
-                  now: datetime, dry_run: bool, actor: str) -> Purged | None:
+                  dry_run: bool, actor: str) -> Purged | None:
     assert job.finished_at is not None  # candidates are selected by finished_at < cutoff
     path = spool.media_path(job.media_path)
     if dry_run:
         return Purged("media", job.id, job.original_name, job.finished_at, (path,) if path.exists() else ())
-    if not store.mark_media_removed(job.id, statuses, cutoff, now):
+    if not store.mark_media_removed(job.id, statuses, cutoff):
         return None
     removed = remove_media(job, spool)
     log.info("%s: job %s: media removed by retention (ended %s)", actor, job.id, job.finished_at)

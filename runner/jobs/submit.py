@@ -69,6 +69,7 @@ def retry(store: JobStore, spool: Spool, job_id: str) -> Job:
     """
     job = store.requeue(job_id)
     spool.enqueue(job_file_of(job))
+    store.announce(job.id)
     return job
 
 
@@ -99,4 +100,5 @@ def queue(store: JobStore, spool: Spool, job_file: JobFile, callback_url: str | 
         spool.media_path(job_file.media).unlink(missing_ok=True)  # no orphaned media
         raise
     spool.enqueue(job_file)
+    store.announce(job.id)
     return job

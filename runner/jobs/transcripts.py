@@ -1,5 +1,5 @@
 """A succeeded job's transcript in the search index: its segments' versions, and (re)building the
-index from the jobs' outputs (migration 0010, ``spoolscribe search --reindex``). The changes
+index from the jobs' outputs (migration 0009, ``spoolscribe search --reindex``). The changes
 themselves (edits, reverts, renames) are ``webui.rewrite``."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def rebuild_index(connection: Connection) -> int:
     output if it is still the file written, else its checkpointed segments; edited segments keep
     their version number. Returns the number of segments indexed.
 
-    Only SQL on columns that exist since migration 0010 is used, so that migration can call it.
+    Only SQL on columns that exist since migration 0009 is used, so that migration can call it.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read or written.

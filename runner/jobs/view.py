@@ -32,6 +32,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "language": job.language,
         "language_probability": job.language_probability,
         "runner": job.runner,
+        "device": job.device,
         "attempts": job.attempts,
         "error": job.error,
         "warnings": list(job.warnings or []),

@@ -15,7 +15,6 @@ from flask import Response, current_app, jsonify, make_response, request
 from runner.core.options import JobOptions
 from runner.core.schema import Job, JobSource, JobStatus
 from runner.core.states import ENDED
-from runner.core.store import utcnow
 from runner.jobs.once import known_job, request_key, submit_once
 from runner.jobs.view import job_to_dict
 from webui.compat.errors import CompatError, unavailable
@@ -75,7 +74,8 @@ def job_for(received: Received, options: JobOptions, kind: JobSource) -> Job:
     """
     svc = services()
     key = request_key(received.sha256, options)
-    if known_job(svc.store, svc.settings.home, key) is None and not summarize(svc.store, svc.settings, utcnow()).alive:
+    if (known_job(svc.store, svc.settings.home, key) is None
+            and not summarize(svc.store, svc.settings, svc.store.now()).alive):
         raise unavailable("no runner is alive to transcribe; start one (spoolscribe runner) and retry",
                           code="no_runner")
     job, _created = submit_once(svc.store, svc.spool, svc.settings.home, key, received.path, options, kind=kind,

@@ -5,8 +5,8 @@ unaccent and a GIN index
 Existing succeeded jobs are indexed from their JSON output, or, without a usable one, from their
 checkpointed segments (``runner.jobs.transcripts.rebuild_index``).
 
-Revision ID: 0010
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 01:30:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from runner.core.search import POSTGRES_DDL, POSTGRES_DROP, SQLITE_DDL, SQLITE_TABLES
 from runner.jobs.transcripts import rebuild_index
 
-revision = '0010'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None

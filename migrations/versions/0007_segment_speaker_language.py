@@ -1,8 +1,8 @@
 """segments.speaker and segments.language: the channel a segment was heard on (channels = separate)
 and its own detected language (language = multi), kept with the checkpoint so a resumed job has them
 
-Revision ID: 0008
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-06 01:15:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
