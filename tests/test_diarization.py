@@ -122,7 +122,8 @@ def test_real_pipeline_gives_speaker_attributed_outputs(cli, runners, app, clien
                        data={"csrf_token": token, "speaker": speakers, "name": ["Diane"] + [""] * (len(speakers) - 1)})
     assert done.status_code == 200 and "Renamed 1 speaker;" in done.get_data(as_text=True)
     assert files["txt"].read_text().startswith("[Diane] ") and "<v Diane>" in files["vtt"].read_text()
-    assert cues[0].content.replace("[SPEAKER_00]", "[Diane]") == next(srt.parse(files["srt"].read_text())).content
+    renamed_cue = next(srt.parse(files["srt"].read_text())).content  # the line may break elsewhere now
+    assert cues[0].content.replace("[SPEAKER_00]", "[Diane]").split() == renamed_cue.split()
     assert json.loads(files["json"].read_text())["speakers"] == ["Diane", *speakers[1:]]
     assert set(load_rttm(str(files["rttm"]))["sample"].labels()) <= {"Diane", *speakers[1:]}
     renamed = client.post(f"/api/jobs/{sample}/speakers", json={"names": {"Diane": "Diane K"}},
