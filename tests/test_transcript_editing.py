@@ -12,7 +12,7 @@ from pathlib import Path
 
 import srt
 import webvtt
-from conftest import DATA, at_once
+from conftest import DATA, at_once, both_stores
 
 PAGE = 4096
 SAYINGS = ["Good morning, this is Ana from Berlin.", "We met Mr. Schmit yesterday.", "Thanks for coming."]
@@ -36,6 +36,7 @@ def hits(client, query: str) -> list[int]:
     return [hit["segment"] for hit in client.get("/api/search", query_string={"q": query}).get_json()["results"]]
 
 
+@both_stores
 def test_an_edit_rewrites_every_output_and_the_index(app, client, transcribed):
     job = transcribed(SAYINGS)
     answer = client.patch(f"/api/jobs/{job.id}/segments/1", json={"text": "We met  Mr. Schmidt\nyesterday.",
@@ -62,6 +63,7 @@ def test_an_edit_rewrites_every_output_and_the_index(app, client, transcribed):
     assert "Schmidt" in page and 'data-version="1"' in page and "revert-edits" in page
 
 
+@both_stores
 def test_the_second_of_two_edits_from_the_same_version_gets_409_with_the_current_text(client, transcribed):
     job = transcribed(SAYINGS)
     url = f"/api/jobs/{job.id}/segments/0"
@@ -77,6 +79,7 @@ def test_the_second_of_two_edits_from_the_same_version_gets_409_with_the_current
     assert stale.status_code == 409 and stale.get_json()["text"] == won["text"]
 
 
+@both_stores
 def test_refusals(app, client, transcribed, submit):
     job = transcribed(SAYINGS)
     url = f"/api/jobs/{job.id}/segments/0"
@@ -101,6 +104,7 @@ def test_refusals(app, client, transcribed, submit):
     assert texts(client, job.id)["txt"] == SAYINGS
 
 
+@both_stores
 def test_revert_restores_the_models_text_and_versions_are_kept(app, client, transcribed):
     job = transcribed(SAYINGS, speakers=["SPEAKER_00", "SPEAKER_00", "SPEAKER_01"])
     before = outputs(job)
@@ -122,6 +126,7 @@ def test_revert_restores_the_models_text_and_versions_are_kept(app, client, tran
     assert client.post(f"/api/jobs/{job.id}/revert").get_json()["reverted"] == []
 
 
+@both_stores
 def test_a_failure_while_rewriting_leaves_every_old_output_and_the_index(app, client, transcribed, tmpfs, tmp_path):
     folder = tmpfs(tmp_path / "small", "64k")
     job = transcribed(SAYINGS, folder=folder)
@@ -147,6 +152,7 @@ def test_a_failure_while_rewriting_leaves_every_old_output_and_the_index(app, cl
     assert texts(client, job.id)["json"][1] == "We met Mr. Schmidt yesterday."
 
 
+@both_stores
 def test_with_auth_an_edit_needs_the_token_or_a_login_with_its_csrf_token(env, transcribed):
     from runner.core.settings import Settings
     from webui import create_app
@@ -173,6 +179,7 @@ def test_with_auth_an_edit_needs_the_token_or_a_login_with_its_csrf_token(env, t
     assert "<mark>speaking</mark>" in client.get("/search?q=speaking").get_data(as_text=True)
 
 
+@both_stores
 def test_the_job_page_offers_editing_and_its_revert_button_works(app, client, transcribed):
     job = transcribed(SAYINGS)
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)

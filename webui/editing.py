@@ -62,7 +62,7 @@ def edit_job_segment(services: Services, job_id: str, index: int, text: str, bas
         raise BadRequest("send the version (base_version) or the text (base_text) the edit started from")
     try:
         with rewrite_errors(job, "editing the transcript"):
-            return rewrite.edit_segment(services.store, job.id, servable_outputs(job, services.store), index,
+            return rewrite.edit_segment(services.store, job.id, servable_outputs(services.store), index,
                                             text, base_text=base_text, base_version=base_version,
                                             by=editor(services))
     except rewrite.EditConflict as exc:
@@ -82,7 +82,7 @@ def revert_job_edits(services: Services, job_id: str) -> list[SegmentState]:
     job = _editable(services, job_id)
     try:
         with rewrite_errors(job, "reverting the transcript"):
-            return rewrite.revert_job(services.store, job.id, servable_outputs(job, services.store),
+            return rewrite.revert_job(services.store, job.id, servable_outputs(services.store),
                                           by=editor(services))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None

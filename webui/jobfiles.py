@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,10 +98,11 @@ def output_formats(job: Job, formats: tuple[str, ...], store: JobStore) -> list[
     return available
 
 
-def servable_outputs(job: Job, store: JobStore) -> list[Path]:
-    """The paths of the job's outputs that are still the files the service wrote (those a rewrite
-    renders again; others are left alone)."""
-    return [path for fmt in output_formats(job, tuple(RENDERERS), store) if (path := output_path(job, fmt))]
+def servable_outputs(store: JobStore) -> Callable[[Job], list[Path]]:
+    """For a rewrite (``webui.rewrite.Outputs``): given a job, the paths of its outputs that are
+    still the files the service wrote (those a rewrite renders again; others are left alone)."""
+    return lambda job: [path for fmt in output_formats(job, tuple(RENDERERS), store)
+                        if (path := output_path(job, fmt))]
 
 
 @contextmanager

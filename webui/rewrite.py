@@ -61,10 +61,15 @@ def _json_path(paths: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
+Outputs = Callable[[Job], Iterable[Path]]
+"""Given the job (held), the paths of its outputs that are still the files the service wrote: asked
+only once the job is held, so that a rewrite that just ended is seen with its new files."""
+
+
 @retry_when_busy
-def _rewrite(store: JobStore, job_id: str, outputs: Iterable[Path],
+def _rewrite(store: JobStore, job_id: str, outputs: Outputs,
              change: Callable[[Session, Job, Transcript], Transcript | None]) -> None:
-    """In one transaction holding job ``job_id``: read its JSON output, let ``change`` update rows
+    """In one transaction holding job ``job_id``: find its outputs, read its JSON output, let ``change`` update rows
     and return the new transcript (None: nothing to write), write every output, record them.
 
     Raises:
@@ -74,13 +79,13 @@ def _rewrite(store: JobStore, job_id: str, outputs: Iterable[Path],
         OSError: an output cannot be read or written (none is changed, nothing is committed).
         whatever ``change`` raises (nothing is committed).
     """
-    paths = _json_path(outputs)
     with Session(write_engine(store.engine), expire_on_commit=False) as session, session.begin():
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
             raise JobNotFound(job_id)
         if job.status != JobStatus.SUCCEEDED:
             raise JobStateError(f"job {job_id} is {job.status}; only a succeeded job's transcript can be changed")
+        paths = _json_path(outputs(job))
         transcript, metadata = read_transcript(paths["json"])
         changed = change(session, job, transcript)
         if changed is not None:
@@ -104,7 +109,7 @@ def _rows(session: Session, job_id: str, transcript: Transcript) -> list[Transcr
     return list(session.scalars(query))
 
 
-def edit_segment(store: JobStore, job_id: str, outputs: Iterable[Path], index: int, value: str, *,
+def edit_segment(store: JobStore, job_id: str, outputs: Outputs, index: int, value: str, *,
                  base_text: str | None = None, base_version: int | None = None,
                  by: str | None = None) -> SegmentState:
     """Save ``value`` as the text of segment ``index`` of a succeeded job whose output files are
@@ -151,7 +156,7 @@ def edit_segment(store: JobStore, job_id: str, outputs: Iterable[Path], index: i
     return saved[0]
 
 
-def revert_job(store: JobStore, job_id: str, outputs: Iterable[Path], by: str | None = None) -> list[SegmentState]:
+def revert_job(store: JobStore, job_id: str, outputs: Outputs, by: str | None = None) -> list[SegmentState]:
     """Give every edited segment of a succeeded job its model's text again (each a new version, by
     ``by``), rendering every output again; return the segments reverted (none: nothing written).
 
@@ -181,7 +186,7 @@ def revert_job(store: JobStore, job_id: str, outputs: Iterable[Path], by: str | 
     return reverted
 
 
-def rename_speakers(store: JobStore, job_id: str, outputs: Iterable[Path], names: Mapping[str, str]) -> dict[str, str]:
+def rename_speakers(store: JobStore, job_id: str, outputs: Outputs, names: Mapping[str, str]) -> dict[str, str]:
     """Rename speakers in a succeeded job's outputs and index: ``names`` maps a current speaker
     (a ``SPEAKER_NN`` label or a name given before) to its new name; every output is rendered
     again from the JSON output, all or none. Returns the renames applied (empty and unchanged

@@ -48,7 +48,7 @@ def rename_job_speakers(services: Services, job_id: str, names: Mapping[str, str
         raise Conflict(f"job {job.id} is {job.status}; its speakers can be renamed when it has finished")
     try:
         with rewrite_errors(job, "renaming speakers"):
-            renamed = rename_speakers(services.store, job.id, servable_outputs(job, services.store), names)
+            renamed = rename_speakers(services.store, job.id, servable_outputs(services.store), names)
     except ValueError as exc:  # runner.output.speakers.SpeakerNameError included
         raise BadRequest(str(exc)) from None
     log.info("web: job %s: speakers renamed (%s)", job.id, ", ".join(f"{a} -> {b}" for a, b in renamed.items()))
