@@ -78,4 +78,4 @@ def test_retrying_a_job_whose_outputs_failed_renders_them_without_transcribing_a
     assert "was transcribed before; writing its outputs again" in log
     assert "resumes at" not in log
     text = Path(next(p for p in done.outputs if p.endswith(".txt"))).read_text()
-    assert "".join(transcribed_segments).split() == text.split()
+    assert " ".join(transcribed_segments).split() == text.split()
