@@ -10,10 +10,9 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -29,14 +28,14 @@ from runner.core.states import JobStatus
 from runner.core.store import JobStore, SegmentRow, transcript_complete
 from runner.core.text import printable
 from runner.core.transcript import Segment, Transcript, Word
+from runner.daemon.channels import distinct_channels, recognise, whole
 from runner.daemon.diarize import Diarizer
 from runner.daemon.inbox_results import clear_earlier_versions, leave_error_file
 from runner.daemon.library import is_media_job, write_library_results
 from runner.daemon.media import Audio, MediaError, decode
-from runner.daemon.recognizer import ModelError, Recognition, Recognizer
+from runner.daemon.recognizer import ModelError, Recognizer
 from runner.jobs.inbox_versions import is_superseded
 from runner.jobs.outputs import record_outputs
-from runner.output.channels import channel_label, labelled, merge_by_time, with_channel_turns
 from runner.output.cues import CueLimits, shaping_warning
 from runner.output.inbox import inbox_output_paths, is_inbox_job
 from runner.output.naming import output_formats, output_paths, safe_stem
@@ -137,7 +136,7 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     audio = _decode(ctx.spool.media_path(job.media), job.options.audio_track, separate)
     warnings = list(audio.warnings)
     if separate:
-        audio = _distinct_channels(audio, warnings)
+        audio = distinct_channels(audio, warnings)
     if not store.record_progress(job.id, runner, audio=_audio_record(audio)):
         raise _Lost()
     duration = audio.duration
@@ -149,14 +148,14 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
     row = store.get(job.id)
     if row is not None and segments and transcript_complete(row):
         log.info("runner %s: job %s was transcribed before; writing its outputs again", runner, job.id)
-        transcript = _whole(Transcript(row.language, row.language_probability, duration, tuple(segments)), audio)
+        transcript = whole(Transcript(row.language, row.language_probability, duration, tuple(segments)), audio)
         return _succeed(ctx, job, transcript, warnings, started, audio.offset)
     if segments:
         log.info("runner %s: job %s resumes at %.1f s of %.1f s", runner, job.id, resume_at, duration)
     if not store.record_progress(job.id, runner, stage="transcribing", duration=duration, warnings=warnings,
                                  processed_seconds=resume_at, progress=_share(resume_at, duration)):
         raise _Lost()
-    recognition = _recognise(ctx.engine, job, audio, segments, row.language if segments and row else None)
+    recognition = recognise(ctx.engine, job, audio, segments, row.language if segments and row else None)
     warnings.extend(warning for warning in recognition.warnings if warning not in warnings)
     if not store.record_progress(job.id, runner, language=recognition.language,
                                  language_probability=recognition.language_probability, warnings=warnings):
@@ -195,65 +194,11 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
         return outcome
     if not segments:
         warnings.append("no speech detected")
-    transcript = _whole(Transcript(recognition.language, recognition.language_probability, duration,
+    transcript = whole(Transcript(recognition.language, recognition.language_probability, duration,
                                    tuple(segments)), audio)
     if job.options.diarize:
         transcript = _diarize(ctx, job, audio, transcript, warnings)
     return _succeed(ctx, job, transcript, warnings, started, audio.offset)
-
-
-def _recognise(engine: Recognizer, job: JobFile, audio: Audio, done: list[Segment],
-               language: str | None) -> Recognition:
-    """Start recognising ``audio`` after the checkpointed segments ``done`` (in ``language`` if given):
-    its mono mix, or, when it has kept channels (``channels = separate``), every channel on its own,
-    each from the end of its own last checkpointed segment, labelled ``channel N`` and merged by time.
-    The language reported is the one detected most surely among the channels (a silent channel's
-    guess does not count over a speaking one's)."""
-    if audio.channels is None or len(audio.channels) < 2:
-        return engine.recognise(audio.samples, job.options, start=done[-1].end if done else 0.0, language=language)
-    recognitions, streams = [], []
-    for index, samples in enumerate(audio.channels):
-        label = channel_label(index)
-        heard = [segment.end for segment in done if segment.speaker == label]
-        recognitions.append(engine.recognise(samples, job.options, start=heard[-1] if heard else 0.0,
-                                             language=language))
-        streams.append(labelled(recognitions[-1].segments, label))
-    surest = max(recognitions, key=lambda recognition: recognition.language_probability)
-    return Recognition(surest.language, surest.language_probability, merge_by_time(streams), surest.warnings)
-
-
-SAME_CHANNELS = 0.99
-"""Channels whose correlation with the first is at least this are the same sound (dual mono)."""
-CORRELATION_STRIDE = 16
-"""Every this many samples are correlated (1 kHz of 16 kHz is plenty to tell the same sound)."""
-
-
-def _distinct_channels(audio: Audio, warnings: list[str]) -> Audio:
-    """``audio`` as it is when it has several different channels; else, with a warning appended to
-    ``warnings``, without its channels (one channel, or every channel the same sound as the first
-    (Pearson correlation of at least ``SAME_CHANNELS``): a "stereo" file that is mono twice), so its mix
-    is transcribed once."""
-    if audio.channels is None or len(audio.channels) < 2:
-        warnings.append("channels = separate, but the recording has one channel: it was transcribed as it is")
-    elif all(_correlation(audio.channels[0], channel) >= SAME_CHANNELS for channel in audio.channels[1:]):
-        warnings.append("channels = separate, but every channel holds the same sound: it was transcribed once")
-    else:
-        return audio
-    return replace(audio, channels=None)
-
-
-def _correlation(first: np.ndarray, second: np.ndarray) -> float:
-    """Pearson correlation of two channels (every ``CORRELATION_STRIDE``-th sample); 0.0 when either is silent."""
-    x, y = (np.asarray(channel[::CORRELATION_STRIDE], dtype=np.float64) for channel in (first, second))
-    x, y = x - x.mean(), y - y.mean()
-    norm = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
-    return float(np.dot(x, y)) / norm if norm > 0 else 0.0
-
-
-def _whole(transcript: Transcript, audio: Audio) -> Transcript:
-    """A whole transcript as it is written: with separate channels, in time order with a turn per
-    segment, so that the channels are speakers in every output."""
-    return transcript if audio.channels is None or len(audio.channels) < 2 else with_channel_turns(transcript)
 
 
 def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float,
