@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -245,6 +246,7 @@ def test_printable_escapes_what_forges_lines_or_repaints_terminals():
     escaped = printable("a\nb\r\tc\x1b[2J\x7f\x85\u202egnp.mp3\u2028")
     assert escaped == "a\\nb\\r\\tc\\x1b[2J\\x7f\\x85\\u202egnp.mp3\\u2028"
     assert printable("März ×6 日本.wav") == "März ×6 日本.wav"
+    assert printable(os.fsdecode(b"bad\xffname\xe4.wav") + "\ud800") == "bad\\xffname\\xe4.wav\\ud800"
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:

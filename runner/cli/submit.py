@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from runner.cli.app import App, fails_cleanly, pass_app
+from runner.core.fsutil import UnusableNameError, check_utf8_path
 from runner.core.options import FORMATS, JobOptions, OptionsError
 from runner.core.text import printable
 from runner.jobs.view import job_to_dict
@@ -54,7 +55,9 @@ def submit(app: App, files: tuple[Path, ...], **given: Any) -> None:
     # same parser as uploads and folder settings (one check, one message); a bad one exits with 2.
     try:
         options = JobOptions.from_mapping(given)
-    except OptionsError as exc:
+        for path in files:  # all refused before any is queued, as the upload refuses such a name
+            check_utf8_path(path.name)
+    except (OptionsError, UnusableNameError) as exc:
         raise click.UsageError(str(exc)) from None
     for path in files:
         if path.stat().st_size == 0:
@@ -66,7 +69,8 @@ def submit(app: App, files: tuple[Path, ...], **given: Any) -> None:
 @click.command()
 @click.argument("job_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the shape is in docs/api.md).")
-@click.option("--limit", default=20, show_default=True, help="Jobs to list without JOB_ID.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Jobs to list without JOB_ID.")
 @pass_app
 @fails_cleanly
 def status(app: App, job_id: str | None, as_json: bool, limit: int) -> None:

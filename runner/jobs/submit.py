@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from runner.core.fsutil import open_regular
+from runner.core.fsutil import check_utf8_path, open_regular
 from runner.core.options import JobOptions
 from runner.core.schema import Job, JobSource
 from runner.core.spool import JobFile, Spool, new_job_id
@@ -28,11 +28,13 @@ def submit_path(
     completion webhook goes besides ``Settings.webhook_url``).
 
     Raises:
+        runner.core.fsutil.UnusableNameError: the name kept is not valid UTF-8.
         runner.core.fsutil.UnsafeFileError: ``source`` is a symbolic link or not a regular file.
         OSError: the source cannot be read or the spool written.
     """
     job_id = new_job_id()
     name = original_name or source.name
+    check_utf8_path(name)
     handle, _ = open_regular(source)
     with handle:
         media = spool.store_media_file(job_id, name, handle)
