@@ -86,7 +86,7 @@ def ended_with_callback(app, callback_url: str) -> Job:
     """A job queued with ``callback_url`` stored as given (as an older version stored it), then
     cancelled: its ending owes the webhook."""
     job = submit_path(app.store, app.spool, DATA / "jfk.flac", JobOptions(), callback_url=callback_url)
-    return cancel_job(app.store, app.spool, app.settings, job.id)
+    return cancel_job(app.store, app.spool, app.settings, job.id).job
 
 
 # -- 3. media that is also a page ----------------------------------------------------------------

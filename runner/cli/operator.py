@@ -134,9 +134,16 @@ def retry(app: App, job_ids: tuple[str, ...]) -> None:
 @fails_cleanly
 def cancel(app: App, job_ids: tuple[str, ...]) -> None:
     """Cancel queued or running jobs (a running one stops at its next segment, keeping the transcript so far)."""
-    _each(app, job_ids, lambda job_id: cancel_job(app.store, app.spool, app.settings, job_id),
-          lambda job: f"{job.id} cancelled ({printable(job.original_name)})"
-                      + ("; its runner stops at the next segment" if job.stage else ""))
+    running: set[str] = set()
+
+    def act(job_id: str) -> Job:
+        cancelled = cancel_job(app.store, app.spool, app.settings, job_id)
+        if cancelled.was_running:
+            running.add(cancelled.job.id)
+        return cancelled.job
+
+    _each(app, job_ids, act, lambda job: f"{job.id} cancelled ({printable(job.original_name)})"
+                                         + ("; its runner stops at the next segment" if job.id in running else ""))
 
 
 @click.command("delete")
