@@ -15,6 +15,14 @@ from runner.core.text import printable
 from runner.jobs.view import job_to_dict
 
 
+def _not_empty(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A flag's value, refused when it is empty (an empty form field of the upload page means "not
+    given"; on a command line it is a mistake)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("it is empty: leave the flag out for the default", param=param)
+    return value
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
@@ -31,7 +39,7 @@ from runner.jobs.view import job_to_dict
 @click.option("--vad-filter/--no-vad-filter", "--vad/--no-vad", "vad_filter", default=True, show_default=True,
               help="Skip silence with the VAD filter.")
 @click.option("--word-timestamps/--no-word-timestamps", default=True, show_default=True)
-@click.option("--audio-track", metavar="N|LANG",
+@click.option("--audio-track", metavar="N|LANG", callback=_not_empty,
               help="Audio track of a file with several: its number (1 is the first) or a language tag "
                    "(de, ger); default: the default-flagged track, else the first.")
 @click.option("--diarize", is_flag=True, help="Tell who spoke when (runners need spoolscribe[diarization]).")
