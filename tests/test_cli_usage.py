@@ -67,3 +67,13 @@ def test_a_closed_output_pipe_ends_the_command_quietly(app, submit, monkeypatch,
     monkeypatch.undo()
     assert ended.value.code == 1
     assert capfd.readouterr().err == ""
+
+
+def test_cancelling_a_running_job_says_its_runner_stops_and_clears_its_stage(app, submit):
+    running, queued = submit(DATA / "jfk.flac").id, submit(DATA / "jfk.flac").id
+    assert app.spool.claim(running) and app.store.claim(running, "r1", 60)
+    result = invoke(app, "cancel", running, queued)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"{running} cancelled (jfk.flac); its runner stops at the next segment",
+                                          f"{queued} cancelled (jfk.flac)"]
+    assert "status:    cancelled\n" in invoke(app, "status", running).stdout  # not "cancelled (decoding)"
