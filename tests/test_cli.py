@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
 
 import pytest
+from conftest import SPOOLSCRIBE
 
 pytestmark = pytest.mark.slow  # see the marker's description in pyproject.toml
 
@@ -58,3 +63,23 @@ def test_db_upgrade_reports_the_revision(cli):
     assert first.returncode == 0 and "(was empty)" in first.stdout
     second = cli("db", "upgrade")
     assert second.returncode == 0 and "was" not in second.stdout
+
+
+def test_unusable_values_are_one_line_usage_errors_and_a_closed_pipe_is_quiet(cli, env, media, tmp_path):
+    bad = tmp_path / os.fsdecode(b"bad\xffname.wav")
+    shutil.copyfile(media / "jfk3.wav", bad)
+    for args, message in (
+            (("submit", str(bad)), "bad\\xffname.wav: its name is not valid UTF-8; rename it"),
+            (("submit", "--audio-track", "", str(media / "jfk3.wav")), "it is empty"),
+            (("jobs", "--since", "99999999999d"), "too long an age: at most 36500d"),
+            (("purge", "--older-than", "99999999999999d", "--dry-run"), "too long an age"),
+            (("status", "--limit", "0"), "0 is not in the range x>=1")):
+        result = cli(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (args, result.stderr)
+        assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+            line for line in result.stderr.splitlines() if message in line], (args, result.stderr)
+    cli("submit", str(media / "jfk3.wav"))
+    # ``true`` has exited long before the command writes: its writes meet a closed pipe
+    piped = subprocess.run(f"{shlex.quote(SPOOLSCRIBE)} status | true; {shlex.quote(SPOOLSCRIBE)} jobs | true",
+                           shell=True, env=env, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""

@@ -286,3 +286,16 @@ def test_an_unreadable_file_is_logged_once_and_taken_once_readable(app, inbox, i
     assert daemon.log().count("cannot read") == 1 and "Permission denied" in daemon.log()
     locked.chmod(0o644)
     assert set(wait_for_jobs(app, daemon, 2)) == {"fine.flac", "locked.wav"}
+
+
+def test_a_name_that_is_not_utf8_is_skipped_once_and_the_others_are_taken(app, inbox, ingesters, media):
+    daemon = start_quick(ingesters)
+    shutil.copyfile(media / "jfk3.wav", inbox / os.fsdecode(b"bad\xffname.wav"))
+    shutil.copyfile(DATA / "jfk.flac", inbox / "first.flac")
+    wait_for_jobs(app, daemon, 1)
+    shutil.copyfile(media / "jfk3.wav", inbox / "second.wav")  # a later arrival: no "works again" either
+    assert set(wait_for_jobs(app, daemon, 2)) == {"first.flac", "second.wav"}
+    time.sleep(2.5)  # several quiet periods and poll intervals
+    log = daemon.log()
+    assert log.count(f"not taken: {inbox}/bad\\xffname.wav: its name is not valid UTF-8; rename it") == 1, log
+    assert "cannot deliver" not in log and "works again" not in log

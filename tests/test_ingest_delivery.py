@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
+from runner.core.fsutil import UnusableNameError
 from runner.core.schema import InboxFileStatus, JobSource
 from runner.core.settings import Settings
 from runner.ingest.delivery import Delivered, Delivery, Outcome, sha256_file
@@ -109,6 +110,26 @@ def test_unreadable_or_vanished_files_raise_and_leave_no_record(app, inbox, deli
         delivery.deliver(path, info)
     assert delivery.ledger.latest_versions() == {}
     assert list(app.spool.media.iterdir()) == []
+
+
+def test_a_name_that_is_not_utf8_is_skipped_once_naming_the_file_and_never_flaps(app, inbox, delivery, caplog):
+    from runner.ingest.daemon import IngestDaemon
+
+    bad, bad_info = drop(inbox, os.fsdecode(b"bad\xffname.wav"))
+    with pytest.raises(UnusableNameError):
+        delivery.deliver(bad, bad_info)
+    assert delivery.ledger.latest_versions() == {} and list(app.spool.media.iterdir()) == []
+
+    daemon = IngestDaemon(app.settings, app.store, app.spool, "t")
+    fine, fine_info = drop(inbox, "fine.flac")
+    with caplog.at_level("INFO", logger="runner.ingest.daemon"):
+        daemon.take(bad, bad_info)
+        daemon.take(fine, fine_info)
+        assert not daemon.observe(str(bad), os.stat(bad))  # held: not taken again until it changes
+    refusals = [record.getMessage() for record in caplog.records if "not valid UTF-8" in record.getMessage()]
+    assert refusals == [f"ingest t: not taken: {inbox}/bad\\xffname.wav: its name is not valid UTF-8; rename it"]
+    assert "cannot deliver" not in caplog.text and "works again" not in caplog.text
+    assert [job.original_name for job in app.store.list()] == ["fine.flac"]
 
 
 def test_sha256_is_of_the_whole_content(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -221,12 +222,16 @@ def test_audio_track_the_same_by_every_way_in(app, upload, tmp_path):
     assert via_folder(tmp_path, "audio_track = 3\n") == JobOptions(audio_track=3)
     assert via_folder(tmp_path, 'audio_track = "eng"\n') == JobOptions(audio_track="eng")
     assert JobOptions.from_mapping(JobOptions(audio_track="de").to_dict()) == JobOptions(audio_track="de")
-    message = "audio_track must be a number from 1 to 100 or a language tag, got 0"
-    assert via_cli(app, "--audio-track", "0")[0] == 2 and message in via_cli(app, "--audio-track", "0")[1]
-    assert "audio_track must be a track number (1 is the first audio track)" in upload(
-        AUDIO, audio_track="english").json["error"]
-    with pytest.raises(FolderSettingsError, match="audio_track must be a track number or a language tag"):
+    wording = "audio_track must be a track number from 1 to 100 (1 is the first audio track) or a language tag " \
+              "such as en, deu or ger, got "
+    for given, shown in (("0", "0"), ("-1", "-1"), ("+101", "101"), ("english", "'english'")):
+        code, output, _ = via_cli(app, "--audio-track", given)
+        assert code == 2 and wording + shown in output, output
+        assert upload(AUDIO, audio_track=given).json["error"] == wording + shown
+    with pytest.raises(FolderSettingsError, match=re.escape(wording + "1.5")):
         via_folder(tmp_path, "audio_track = 1.5\n")
+    code, output, _ = via_cli(app, "--audio-track", " ")  # empty on a command line: a mistake, not the default
+    assert code == 2 and "Invalid value for '--audio-track': it is empty: leave the flag out for the default" in output
 
 
 def test_channels_and_multi_the_same_by_every_way_in(app, upload, tmp_path):

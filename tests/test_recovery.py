@@ -129,6 +129,8 @@ def test_cancelling_a_running_job_keeps_the_partial_transcript(media, cli, app, 
     assert "cancelled: the transcript is partial" in job.warnings
     document = json.loads(Path(next(p for p in job.outputs if p.endswith(".json"))).read_text())
     assert 20 <= document["segments"][-1]["end"] < 170
+    assert job.stage is None and abs(job.processed_seconds - document["segments"][-1]["end"]) < 0.01
+    assert "status:    cancelled\n" in cli("status", long_id).stdout
     assert runner.poll() is None
 
 

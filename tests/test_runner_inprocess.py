@@ -132,16 +132,23 @@ def test_failures_are_stored_with_a_message_and_the_runner_goes_on(app, submit, 
 def test_cancelling_mid_job_keeps_the_partial_transcript(app, submit, perform):
     job_id = submit(DATA / "jfk.flac").id
 
+    cancelled = []
+
     def cancel_at_the_fourth(index: int) -> None:
         if index == 3:
-            cancel(app.store, app.spool, job_id)
+            cancelled.append(cancel(app.store, app.spool, job_id))
 
     assert perform(job_id, engine=FakeRecognizer(before_segment=cancel_at_the_fourth)) == "cancelled"
+    assert cancelled[0].was_running and cancelled[0].job.stage is None  # not "cancelled (transcribing)"
     job = app.store.get(job_id)
-    assert job.status == "cancelled" and job.error == "cancelled by request"
+    assert job.status == "cancelled" and job.error == "cancelled by request" and job.stage is None
     assert "cancelled: the transcript is partial" in job.warnings
     # the runner notices at the checkpoint after the segment under way: four segments are kept
-    assert spans(document(job)["segments"]) == spans(fake_segments(JFK_SECONDS)[:4])
+    kept = fake_segments(JFK_SECONDS)[:4]
+    assert spans(document(job)["segments"]) == spans(kept)
+    # ... and the job's progress says how far the kept transcript reaches
+    assert job.processed_seconds == kept[-1].end and job.progress == kept[-1].end / JFK_SECONDS
+    assert not cancel(app.store, app.spool, submit(DATA / "jfk.flac").id).was_running
     assert all(str(app.settings.outputs_dir / job_id) in path for path in job.outputs)
 
 

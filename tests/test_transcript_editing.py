@@ -89,6 +89,12 @@ def test_refusals(app, client, transcribed, submit):
                          ("not json", 400)):
         answer = client.patch(url, json=body)
         assert answer.status_code == status and answer.get_json()["error"], body
+    for text in ("a\x1fb", "a\x85b", "a\x7fb", "a\x0bb"):  # control characters Python's split() takes for spaces
+        answer = client.patch(url, json={"text": text, "base_version": 0})
+        assert answer.status_code == 400 and "control characters" in answer.get_json()["error"], repr(text)
+    for version in (-1, 1, 10**30):  # no segment version is negative or, before any edit, above 0
+        answer = client.patch(url, json={"text": "x", "base_version": version})
+        assert answer.status_code == 400 and "changed meanwhile" not in answer.get_json()["error"], version
     assert client.patch(f"/api/jobs/{job.id}/segments/9", json={"text": "x", "base_version": 0}).status_code == 404
     assert client.patch(f"/api/jobs/{'0' * 26}/segments/0", json={"text": "x", "base_version": 0}).status_code == 404
     queued = submit(DATA / "jfk.flac")

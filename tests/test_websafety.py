@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -85,7 +86,7 @@ def ended_with_callback(app, callback_url: str) -> Job:
     """A job queued with ``callback_url`` stored as given (as an older version stored it), then
     cancelled: its ending owes the webhook."""
     job = submit_path(app.store, app.spool, DATA / "jfk.flac", JobOptions(), callback_url=callback_url)
-    return cancel_job(app.store, app.spool, app.settings, job.id)
+    return cancel_job(app.store, app.spool, app.settings, job.id).job
 
 
 # -- 3. media that is also a page ----------------------------------------------------------------
@@ -245,6 +246,7 @@ def test_printable_escapes_what_forges_lines_or_repaints_terminals():
     escaped = printable("a\nb\r\tc\x1b[2J\x7f\x85\u202egnp.mp3\u2028")
     assert escaped == "a\\nb\\r\\tc\\x1b[2J\\x7f\\x85\\u202egnp.mp3\\u2028"
     assert printable("März ×6 日本.wav") == "März ×6 日本.wav"
+    assert printable(os.fsdecode(b"bad\xffname\xe4.wav") + "\ud800") == "bad\\xffname\\xe4.wav\\ud800"
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:

@@ -74,7 +74,7 @@ def cancel_job(services: Services, job_id: str) -> Job:
     """
     job = find_job(services, job_id)
     with _as_http(job_id):
-        return jobactions.cancel_job(services.store, services.spool, services.settings, job.id)
+        return jobactions.cancel_job(services.store, services.spool, services.settings, job.id).job
 
 
 def retry_job(services: Services, job_id: str) -> Job:

@@ -136,8 +136,9 @@ def edit_segment(job_id: str, index: int) -> Response:
         raise BadRequest('send JSON {"text": "the new text", "base_version": N} (or "base_text")')
     base_text, base_version = body.get("base_text"), body.get("base_version")
     if not (base_text is None or isinstance(base_text, str)) or \
-            not (base_version is None or (isinstance(base_version, int) and not isinstance(base_version, bool))):
-        raise BadRequest("base_text must be a string and base_version a whole number")
+            not (base_version is None or (isinstance(base_version, int) and not isinstance(base_version, bool)
+                                          and base_version >= 0)):
+        raise BadRequest("base_text must be a string and base_version a whole number from 0")
     saved = edit_job_segment(services(), job_id, index, body["text"], base_text, base_version)
     return jsonify(segment=saved.index, text=saved.text, version=saved.version)
 

@@ -54,7 +54,8 @@ def edit_job_segment(services: Services, job_id: str, index: int, text: str, bas
         werkzeug.exceptions.NotFound: no such job or segment (404).
         StaleEdit: the segment changed since ``base_text``/``base_version`` (409, with its text now).
         werkzeug.exceptions.Conflict: the job is not succeeded, or has no JSON output (409).
-        werkzeug.exceptions.BadRequest: unusable text, or no base given (400).
+        werkzeug.exceptions.BadRequest: unusable text, no base given, or a version the segment never
+            had (400).
         werkzeug.exceptions.InternalServerError: an output cannot be written; none changed (500).
     """
     job = _editable(services, job_id)
@@ -69,7 +70,7 @@ def edit_job_segment(services: Services, job_id: str, index: int, text: str, bas
         raise StaleEdit(exc) from None
     except IndexError as exc:
         raise NotFound(str(exc)) from None
-    except ValueError as exc:  # SegmentTextError, an unreadable JSON output
+    except ValueError as exc:  # SegmentTextError, UnknownVersionError, an unreadable JSON output
         raise BadRequest(str(exc)) from None
 
 

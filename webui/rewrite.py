@@ -45,6 +45,11 @@ class EditConflict(SpoolscribeError):
         self.text, self.version = current, version
 
 
+class UnknownVersionError(SpoolscribeError, ValueError):
+    """An edit's ``base_version`` that the segment never had (above every version it has had): a
+    mistake of the client, not an edit that came too late."""
+
+
 @dataclass(frozen=True)
 class SegmentState:
     """A segment's text as saved now and its version (0: the model's)."""
@@ -119,6 +124,7 @@ def edit_segment(store: JobStore, job_id: str, outputs: Outputs, index: int, val
 
     Raises:
         EditConflict: the segment's text or version is no longer the one given.
+        UnknownVersionError: ``base_version`` is above every version the segment has had.
         SegmentTextError: ``value`` cannot be a segment's text.
         IndexError: the job has no segment ``index``.
         JobNotFound, JobStateError, FileNotFoundError, TranscriptFileError, OSError: see ``_rewrite``.
@@ -133,6 +139,11 @@ def edit_segment(store: JobStore, job_id: str, outputs: Outputs, index: int, val
         if not 0 <= index < len(rows):
             raise IndexError(f"job {job_id} has no segment {index} (it has {len(rows)})")
         row = rows[index]
+        if base_version is not None and base_version > row.version and \
+                base_version > (session.scalar(select(func.max(SegmentVersion.version)).where(
+                    SegmentVersion.job_id == job_id, SegmentVersion.index == index)) or 0):
+            raise UnknownVersionError(f"segment {index} of job {job_id} never had version {base_version} "
+                                      f"(it is at version {row.version})")
         if (base_version is not None and base_version != row.version) or \
                 (base_text is not None and " ".join(base_text.split()) != row.text):
             raise EditConflict(job_id, index, row.text, row.version)

@@ -57,12 +57,15 @@ def settings_for(ctx: click.Context, **overrides: Any) -> Settings:
 
 def fails_cleanly(command: Callable) -> Callable:
     """Turn the errors a person can act on (``SpoolscribeError`` and ``OSError``) into one-line
-    messages and exit code 1."""
+    messages and exit code 1. A closed output pipe (``spoolscribe status | head -3``) is not one: it
+    goes on to click, which exits with 1 and no message (its ``EPIPE`` handling in ``Command.main``)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            raise
         except (SpoolscribeError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
 

@@ -25,11 +25,14 @@ from runner.jobs.retention import lifetime, sweep
 from runner.jobs.view import job_to_dict
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_AGE_DAYS = 36500
 PAGE = 200
 
 
 class Age(click.ParamType):
-    """A span of time such as ``90s``, ``30m``, ``12h``, ``7d`` or ``2w`` (a bare number is days)."""
+    """A span of time such as ``90s``, ``30m``, ``12h``, ``7d`` or ``2w`` (a bare number is days), at most
+    ``MAX_AGE_DAYS`` (100 years: any older cutoff would fall before the first job, and far larger ones
+    before year 1, which ``datetime`` cannot hold). A bad or too large one is a usage error (exit 2)."""
 
     name = "age"
 
@@ -39,7 +42,10 @@ class Age(click.ParamType):
         found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(value))
         if not found:
             self.fail(f"{value!r} is not an age: use a number and a unit, e.g. 90s, 30m, 12h, 7d, 2w", param, ctx)
-        return timedelta(seconds=float(found.group(1)) * UNITS[found.group(2) or "d"])
+        seconds = float(found.group(1)) * UNITS[found.group(2) or "d"]
+        if not seconds <= MAX_AGE_DAYS * UNITS["d"]:
+            self.fail(f"{value!r} is too long an age: at most {MAX_AGE_DAYS}d (100 years)", param, ctx)
+        return timedelta(seconds=seconds)
 
 
 def _day(moment: datetime | None) -> str:
@@ -79,7 +85,8 @@ def _listed(app: App, status: JobStatus | None, since: timedelta | None, limit: 
 @click.command("jobs")
 @click.option("--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs in this state.")
 @click.option("--since", type=Age(), help="Only jobs submitted within this age (e.g. 1d, 12h).")
-@click.option("--limit", default=100, show_default=True, help="At most this many jobs (0: all).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=0),
+              help="At most this many jobs (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of jobs (the shape of status --json).")
 @pass_app
 @fails_cleanly
@@ -127,9 +134,16 @@ def retry(app: App, job_ids: tuple[str, ...]) -> None:
 @fails_cleanly
 def cancel(app: App, job_ids: tuple[str, ...]) -> None:
     """Cancel queued or running jobs (a running one stops at its next segment, keeping the transcript so far)."""
-    _each(app, job_ids, lambda job_id: cancel_job(app.store, app.spool, app.settings, job_id),
-          lambda job: f"{job.id} cancelled ({printable(job.original_name)})"
-                      + ("; its runner stops at the next segment" if job.stage else ""))
+    running: set[str] = set()
+
+    def act(job_id: str) -> Job:
+        cancelled = cancel_job(app.store, app.spool, app.settings, job_id)
+        if cancelled.was_running:
+            running.add(cancelled.job.id)
+        return cancelled.job
+
+    _each(app, job_ids, act, lambda job: f"{job.id} cancelled ({printable(job.original_name)})"
+                                         + ("; its runner stops at the next segment" if job.id in running else ""))
 
 
 @click.command("delete")

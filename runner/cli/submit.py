@@ -9,9 +9,18 @@ from typing import Any
 import click
 
 from runner.cli.app import App, fails_cleanly, pass_app
+from runner.core.fsutil import UnusableNameError, check_utf8_path
 from runner.core.options import FORMATS, JobOptions, OptionsError
 from runner.core.text import printable
 from runner.jobs.view import job_to_dict
+
+
+def _not_empty(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A flag's value, refused when it is empty (an empty form field of the upload page means "not
+    given"; on a command line it is a mistake)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("it is empty: leave the flag out for the default", param=param)
+    return value
 
 
 @click.command()
@@ -30,7 +39,7 @@ from runner.jobs.view import job_to_dict
 @click.option("--vad-filter/--no-vad-filter", "--vad/--no-vad", "vad_filter", default=True, show_default=True,
               help="Skip silence with the VAD filter.")
 @click.option("--word-timestamps/--no-word-timestamps", default=True, show_default=True)
-@click.option("--audio-track", metavar="N|LANG",
+@click.option("--audio-track", metavar="N|LANG", callback=_not_empty,
               help="Audio track of a file with several: its number (1 is the first) or a language tag "
                    "(de, ger); default: the default-flagged track, else the first.")
 @click.option("--diarize", is_flag=True, help="Tell who spoke when (runners need spoolscribe[diarization]).")
@@ -54,7 +63,9 @@ def submit(app: App, files: tuple[Path, ...], **given: Any) -> None:
     # same parser as uploads and folder settings (one check, one message); a bad one exits with 2.
     try:
         options = JobOptions.from_mapping(given)
-    except OptionsError as exc:
+        for path in files:  # all refused before any is queued, as the upload refuses such a name
+            check_utf8_path(path.name)
+    except (OptionsError, UnusableNameError) as exc:
         raise click.UsageError(str(exc)) from None
     for path in files:
         if path.stat().st_size == 0:
@@ -66,7 +77,8 @@ def submit(app: App, files: tuple[Path, ...], **given: Any) -> None:
 @click.command()
 @click.argument("job_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the shape is in docs/api.md).")
-@click.option("--limit", default=20, show_default=True, help="Jobs to list without JOB_ID.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Jobs to list without JOB_ID.")
 @pass_app
 @fails_cleanly
 def status(app: App, job_id: str | None, as_json: bool, limit: int) -> None:

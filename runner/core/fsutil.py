@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from runner.core.text import printable
+
 COPY_CHUNK = 1 << 20  # bytes
 FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): share the source's extents (Python 3.12 names it)
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -32,6 +34,29 @@ class UnsafeFileError(OSError):
 
     def __str__(self) -> str:
         return f"{self.filename} {self.strerror}"
+
+
+class UnusableNameError(UnsafeFileError):
+    """A file whose path holds bytes that are not UTF-8 (a name from another encoding): it cannot go
+    into the job store or a job file. ``filename`` is the path; the message names it, escaped."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, "its name is not valid UTF-8; rename it")
+
+    def __str__(self) -> str:
+        return f"{printable(self.filename)}: {self.strerror}"
+
+
+def check_utf8_path(path: Path | str) -> None:
+    """Refuse a path that is not valid UTF-8 (its string holds ``surrogateescape`` stand-ins, PEP 383).
+
+    Raises:
+        UnusableNameError: it is not.
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnusableNameError(path) from None
 
 
 def fsync_dir(directory: Path) -> None:

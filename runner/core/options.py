@@ -26,6 +26,9 @@ MAX_SPEAKERS = 100
 SPEAKER_COUNTS: tuple[str, ...] = ("num_speakers", "min_speakers", "max_speakers")
 MAX_AUDIO_TRACK = 100
 """Highest audio track number an option may name."""
+AUDIO_TRACK_HELP = (f"a track number from 1 to {MAX_AUDIO_TRACK} (1 is the first audio track) or a language tag "
+                    "such as en, deu or ger")
+"""What an ``audio_track`` value may be: the one wording of every refusal of one."""
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8})*")
 """An ISO 639 language tag as containers write them (``en``, ``eng``, ``ger``, ``en-us``)."""
 MULTILINGUAL = "multi"
@@ -125,14 +128,10 @@ class JobOptions:
             object.__setattr__(self, "audio_track", track)
         if track is None:
             return
-        if isinstance(track, bool) or not isinstance(track, int | str):
-            raise OptionsError(f"audio_track must be a track number or a language tag, got {track!r}")
-        if isinstance(track, int) and not 1 <= track <= MAX_AUDIO_TRACK:
-            raise OptionsError(f"audio_track must be a number from 1 to {MAX_AUDIO_TRACK} or a language tag, "
-                               f"got {track!r}")
-        if isinstance(track, str) and not LANGUAGE_TAG.fullmatch(track):
-            raise OptionsError(f"audio_track must be a track number (1 is the first audio track) or a language "
-                               f"tag such as en, deu or ger, got {track!r}")
+        if (isinstance(track, bool) or not isinstance(track, int | str)
+                or (isinstance(track, int) and not 1 <= track <= MAX_AUDIO_TRACK)
+                or (isinstance(track, str) and not LANGUAGE_TAG.fullmatch(track))):
+            raise OptionsError(f"audio_track must be {AUDIO_TRACK_HELP}, got {track!r}")
 
     def _check_cue_limits(self) -> None:
         for name, (low, high) in CUE_LIMITS.items():
@@ -252,10 +251,10 @@ def _number(key: str, value: Any) -> float | None:
 def _track(key: str, value: Any) -> int | str | None:
     if isinstance(value, str):
         value = value.strip()
-        return int(value) if value.isdigit() else (value or None)
+        return int(value) if re.fullmatch(r"[+-]?[0-9]+", value) else (value or None)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise OptionsError(f"{key} must be a track number or a language tag, got {value!r}")
+    raise OptionsError(f"{key} must be {AUDIO_TRACK_HELP}, got {value!r}")
 
 
 def _formats(key: str, value: Any) -> tuple[str, ...]:

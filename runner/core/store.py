@@ -29,7 +29,7 @@ from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job, RunnerRecord, SegmentRecord, SegmentVersion, TranscriptSegment
 from runner.core.search import is_spaceless
 from runner.core.spool import JobFile
-from runner.core.states import ACTIVE, ENDED, RETRYABLE, JobStatus
+from runner.core.states import ENDED, RETRYABLE, JobStatus
 from runner.core.transcript import Segment
 
 JOBS_CHANNEL = "spoolscribe_jobs"
@@ -71,6 +71,15 @@ def index_rows(job_id: str, segments: Sequence[Segment],
                               speaker=segment.speaker, text=segment.text, spaceless=is_spaceless(segment.text),
                               version=versions.get(number, 0))
             for number, segment in enumerate(segments)]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A job just cancelled, and whether it was running (its runner then stops at the next segment,
+    keeps the partial transcript and records the ending)."""
+
+    job: Job
+    was_running: bool
 
 
 class JobStore:
@@ -285,22 +294,24 @@ class JobStore:
 
     # -- people's actions -------------------------------------------------------------------------
 
-    def cancel(self, job_id: str, reason: str = "cancelled by request") -> Job:
+    def cancel(self, job_id: str, reason: str = "cancelled by request") -> Cancelled:
         """Cancel a queued or running job (a runner stops it at its next segment); ``reason`` becomes
-        its error.
+        its error and its stage is cleared (nothing runs on it any more). Whether it was running says
+        who records its ending: the runner that ran it, or the caller.
 
         Raises:
             JobNotFound: no such job.
             JobStateError: the job has already ended.
         """
-        changed = self._update(
-            (Job.id == job_id, Job.status.in_(ACTIVE)),
-            status=JobStatus.CANCELLED,
-            finished_at=utc_now(),
-            lease_expires_at=None,
-            error=reason,
-        )
-        return self._after_change(job_id, changed, "only a queued or running job can be cancelled")
+        # One conditional update for each state it may be in; the second RUNNING catches a job claimed
+        # between the first two, so the answer is exact without a lock.
+        for status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.RUNNING):
+            changed = self._update((Job.id == job_id, Job.status == status), status=JobStatus.CANCELLED,
+                                   finished_at=utc_now(), lease_expires_at=None, stage=None, error=reason)
+            if changed:
+                break
+        return Cancelled(self._after_change(job_id, changed, "only a queued or running job can be cancelled"),
+                         was_running=status == JobStatus.RUNNING)
 
     @retry_when_busy
     def requeue(self, job_id: str) -> Job:

@@ -351,8 +351,8 @@ def _metadata(job: JobFile, settings: Settings) -> dict:
 def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings: list[str],
                language: str | None, duration: float, offset: float) -> str:
     """Keep the partial transcript of a job cancelled while it ran (shifted by ``offset`` seconds),
-    unless a newer version of its inbox file superseded it (that version's job writes the results:
-    nothing is kept)."""
+    with the seconds of audio it covers as the job's processed seconds and progress, unless a newer
+    version of its inbox file superseded it (that version's job writes the results: nothing is kept)."""
     current = ctx.store.get(job.id)
     if current is None or current.status != JobStatus.CANCELLED.value:
         raise _Lost()
@@ -366,7 +366,9 @@ def _cancelled(ctx: WorkContext, job: JobFile, segments: list[Segment], warnings
     transcript = _fitted(Transcript(language, None, duration, tuple(segments)), warnings).shifted(offset)
     written = _write_results(ctx.settings, job, transcript, partial=True)
     record_outputs(ctx.store.engine, job.id, written)
-    ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written], warnings=warnings)
+    processed = max(segments[-1].end if segments else 0.0, current.processed_seconds or 0.0)
+    ctx.store.finished_while_running(job.id, outputs=[str(p) for p in written], warnings=warnings,
+                                     processed_seconds=processed, progress=_share(processed, duration))
     log.info("runner %s: job %s cancelled; kept %d segments", ctx.runner, job.id, len(segments))
     return JobStatus.CANCELLED.value
 

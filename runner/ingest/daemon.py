@@ -42,6 +42,7 @@ from watchdog.events import (
 )
 
 from runner.core.errors import SpoolscribeError
+from runner.core.fsutil import UnusableNameError
 from runner.core.settings import Settings
 from runner.core.spool import Spool
 from runner.core.store import JobStore
@@ -458,6 +459,10 @@ class IngestDaemon:
             return
         except FileNotFoundError:
             log.info("ingest %s: %s vanished before it could be taken", self.name, printable(path))
+            return
+        except UnusableNameError as exc:
+            self.held[key] = (file_key(info), info.st_ctime_ns, "file")
+            self.problems.report(("file", key), "ingest %s: not taken: %s", self.name, exc)
             return
         except OSError as exc:
             if exc.filename == key:  # the user's file itself (permission denied, I/O error)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.core.errors import JobNotFound, JobStateError
-from runner.core.fsutil import UnsafeFileError, open_regular, same_version
+from runner.core.fsutil import UnsafeFileError, check_utf8_path, open_regular, same_version
 from runner.core.options import JobOptions
 from runner.core.schema import InboxFileStatus, JobSource
 from runner.core.settings import Settings
@@ -99,11 +99,13 @@ class Delivery:
         hashed is that of the snapshot. The jobs of the file's earlier versions are superseded.
 
         Raises:
+            runner.core.fsutil.UnusableNameError: the path is not valid UTF-8.
             runner.ingest.folders.FolderSettingsError: a settings file of its folders is invalid.
             runner.core.fsutil.UnsafeFileError: the file is a symbolic link, not a regular file, owned
                 by someone else, or has another hard link (its ``filename`` is ``path``).
             OSError: the file cannot be read, or the spool cannot be written.
         """
+        check_utf8_path(path)
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
         known = self.ledger.find(str(path), size, mtime_ns)
         if known is not None and (size == 0 or not force):

@@ -12,7 +12,7 @@ from runner.core.errors import JobNotFound, JobStateError
 from runner.core.schema import Job
 from runner.core.settings import Settings
 from runner.core.spool import Spool
-from runner.core.store import JobStore
+from runner.core.store import Cancelled, JobStore
 from runner.jobs import submit
 from runner.jobs.endings import Endings
 from runner.jobs.files import media_file, remove_job_files
@@ -20,7 +20,7 @@ from runner.jobs.view import iso
 
 
 def cancel_job(store: JobStore, spool: Spool, settings: Settings, job_id: str,
-               reason: str = "cancelled by request") -> Job:
+               reason: str = "cancelled by request") -> Cancelled:
     """Cancel a queued job (withdrawn from the spool at once; its ending is recorded and its
     webhooks queued here) or a running one (its runner stops at the next segment, keeps the
     partial transcript and records the ending). ``reason`` becomes the job's error.
@@ -29,10 +29,10 @@ def cancel_job(store: JobStore, spool: Spool, settings: Settings, job_id: str,
         JobNotFound: no such job.
         JobStateError: the job has already ended.
     """
-    job = submit.cancel(store, spool, job_id, reason)
-    if job.stage is None:  # it was queued (a claim sets a stage): no runner will end it
-        Endings(store.engine, settings).record(job.id)
-    return job
+    cancelled = submit.cancel(store, spool, job_id, reason)
+    if not cancelled.was_running:  # no runner will end it
+        Endings(store.engine, settings).record(job_id)
+    return cancelled
 
 
 def retry_job(store: JobStore, spool: Spool, job_id: str) -> Job:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from runner.core.fsutil import open_regular
+from runner.core.fsutil import check_utf8_path, open_regular
 from runner.core.options import JobOptions
 from runner.core.schema import Job, JobSource
 from runner.core.spool import JobFile, Spool, new_job_id
-from runner.core.store import JobStore
+from runner.core.store import Cancelled, JobStore
 
 
 def submit_path(
@@ -28,11 +28,13 @@ def submit_path(
     completion webhook goes besides ``Settings.webhook_url``).
 
     Raises:
+        runner.core.fsutil.UnusableNameError: the name kept is not valid UTF-8.
         runner.core.fsutil.UnsafeFileError: ``source`` is a symbolic link or not a regular file.
         OSError: the source cannot be read or the spool written.
     """
     job_id = new_job_id()
     name = original_name or source.name
+    check_utf8_path(name)
     handle, _ = open_regular(source)
     with handle:
         media = spool.store_media_file(job_id, name, handle)
@@ -73,7 +75,7 @@ def retry(store: JobStore, spool: Spool, job_id: str) -> Job:
     return job
 
 
-def cancel(store: JobStore, spool: Spool, job_id: str, reason: str = "cancelled by request") -> Job:
+def cancel(store: JobStore, spool: Spool, job_id: str, reason: str = "cancelled by request") -> Cancelled:
     """Cancel a queued job (withdrawn from the spool at once) or a running one (its runner stops
     at the next segment and keeps the partial transcript); ``reason`` becomes the job's error.
 
@@ -81,9 +83,9 @@ def cancel(store: JobStore, spool: Spool, job_id: str, reason: str = "cancelled 
         runner.core.errors.JobNotFound: no such job.
         runner.core.errors.JobStateError: the job has already ended.
     """
-    job = store.cancel(job_id, reason)
+    cancelled = store.cancel(job_id, reason)
     spool.withdraw(job_id)
-    return job
+    return cancelled
 
 
 def queue(store: JobStore, spool: Spool, job_file: JobFile, callback_url: str | None = None) -> Job:

@@ -7,11 +7,14 @@ Pure functions on ``runner.core.transcript`` dataclasses (the web calls them thr
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 
 from runner.core.errors import SpoolscribeError
 from runner.core.transcript import Segment
 
 MAX_SEGMENT_CHARS = 2000
+LINE_SPACE = "\t\n\r"
+"""The control characters an edit may hold: they become spaces, like every run of white space."""
 
 
 class SegmentTextError(SpoolscribeError, ValueError):
@@ -19,18 +22,20 @@ class SegmentTextError(SpoolscribeError, ValueError):
 
 
 def clean_text(value: str) -> str:
-    """A segment's new text: spaces (line breaks included) collapsed to one, stripped.
+    """A segment's new text: white space (line breaks and tabs included) collapsed to one space, stripped.
 
     Raises:
-        SegmentTextError: empty, longer than ``MAX_SEGMENT_CHARS``, or with control characters.
+        SegmentTextError: empty, longer than ``MAX_SEGMENT_CHARS``, or with a control character
+            (Unicode category Cc: C0, DEL, C1) other than a line break or a tab.
     """
+    if any(unicodedata.category(c) == "Cc" and c not in LINE_SPACE for c in value):
+        raise SegmentTextError("the text contains control characters (only line breaks and tabs are "
+                               "allowed; they become spaces)")
     cleaned = " ".join(value.split())
     if not cleaned:
         raise SegmentTextError("the text is empty; a segment needs some text")
     if len(cleaned) > MAX_SEGMENT_CHARS:
         raise SegmentTextError(f"the text is longer than {MAX_SEGMENT_CHARS} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in cleaned):
-        raise SegmentTextError("the text contains control characters")
     return cleaned
 
 
