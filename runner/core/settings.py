@@ -98,8 +98,9 @@ class Settings:
     """Threads per web worker (gunicorn's gthread worker); more than ``web_upload_slots``, so that
     status reads always find a free thread while uploads stream."""
     web_upload_slots: int = 2
-    """Requests with a body (uploads, form posts) one web worker reads at once; one more is answered
-    at once with 503 and ``Retry-After``. Fewer than ``web_threads``."""
+    """Uploads (multipart, chunked or over 16 KiB bodies) one web worker reads at once; one more is
+    answered at once with 503 and ``Retry-After``; small form and JSON bodies take no slot. Fewer
+    than ``web_threads``."""
     web_body_timeout: float = 10.0
     """Seconds a request body gets on top of its size at ``web_body_min_rate``; a body that arrives
     later (a stalled or trickling client) is cut off with 408."""
