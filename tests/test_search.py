@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from conftest import DATA, both_stores
 from click.testing import CliRunner
+from conftest import DATA, both_stores
 from sqlalchemy import inspect
 
 from runner.cli.main import main

@@ -19,7 +19,8 @@ from runner.jobs.transcripts import rebuild_index
 
 
 def _line(hit: SearchHit) -> str:
-    """``JOBID  12:34  [speaker] text`` (the time as the web shows it, ``transcript.clock``) with the matches in bold on a terminal (escaped text)."""
+    """``JOBID  12:34  [speaker] text`` (the time as the web shows it, ``transcript.clock``) with
+    the matches in bold on a terminal (escaped text)."""
     marked, at = [], 0
     for start, end in hit.spans:
         marked += [printable(hit.text[at:start]), click.style(printable(hit.text[start:end]), bold=True)]
