@@ -8,6 +8,7 @@ uploads at once (tests/slowload.py, also used by bench/slow_clients.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -19,11 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import at_once, wait_for
 from slowload import BOUNDARY, burst, multipart, slow_body, slow_clients
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
+from runner.cli.main import main
 from runner.core.settings import Settings, SettingsError
 from webui import create_app
 from webui.worker import HEAD_TIMEOUT
@@ -200,3 +203,26 @@ def test_upload_slots_must_leave_threads_for_reads(env):
     with pytest.raises(SettingsError, match="got 0"):
         Settings.from_env(env, web_upload_slots=0)
     assert Settings.from_env(env, web_threads=3).web_upload_slots == 2
+
+
+def test_web_and_compat_refuse_no_workers_and_threads_that_leave_none_for_reads(env, app, monkeypatch):
+    def started(*args) -> None:
+        raise AssertionError(f"gunicorn started: {args}")
+
+    monkeypatch.setattr(os, "execve", started)  # a refusal that failed would replace pytest with gunicorn
+
+    def web(*args: str):
+        return CliRunner().invoke(main, ["--home", str(app.settings.home), *args], prog_name="spoolscribe")
+
+    for command, flag, value in (("web", "--workers", "0"), ("web", "--workers", "-1"), ("web", "--threads", "0"),
+                                 ("compat", "--workers", "0")):
+        refused = web(command, flag, value)
+        assert refused.exit_code == 2 and f"Invalid value for '{flag}': {value} is not in the range x>=1" in \
+            refused.stderr, refused.output
+    refused = web("web", "--threads", "2")
+    assert refused.exit_code == 2, refused.output
+    assert "Invalid value for '--threads': 2 leaves no thread for reads while uploads stream: give more than the 2 " \
+           "upload slots (SPOOLSCRIBE_WEB_UPLOAD_SLOTS)" in refused.stderr and "WEB_THREADS" not in refused.stderr
+    for name in ("web_workers", "compat_workers"):
+        with pytest.raises(SettingsError, match=f"SPOOLSCRIBE_{name.upper()} must be at least 1, got 0"):
+            Settings.from_env(env, **{name: 0})

@@ -143,6 +143,9 @@ class Settings:
         if self.web_token and len(self.web_token) < MIN_TOKEN_CHARS:
             raise SettingsError(f"SPOOLSCRIBE_WEB_TOKEN must be at least {MIN_TOKEN_CHARS} characters, got "
                                 f"{len(self.web_token)} (make one with `openssl rand -hex 24`)")
+        for name in ("web_workers", "compat_workers"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.web_upload_slots < self.web_threads:
             raise SettingsError("SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than "
                                 "SPOOLSCRIBE_WEB_THREADS "
