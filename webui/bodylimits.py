@@ -70,9 +70,9 @@ def abandon(body: object) -> None:
 
 class PacedInput:
     """``wsgi.input`` that takes a slot of ``slots`` at its first read (none when ``slots`` is None:
-    a small body) and then keeps the client to
-    a pace: the body must arrive by ``timeout`` seconds plus one second per ``min_rate`` bytes
-    after that first read. ``length``: the declared ``Content-Length`` (None when chunked).
+    a small body) and then keeps the client to a pace: the body must arrive by ``timeout`` seconds
+    plus one second per ``min_rate`` bytes after that first read. ``length``: the declared
+    ``Content-Length`` (None when chunked).
     ``sock``: the client's socket (gunicorn's ``gunicorn.socket``), which ``cut`` shuts for reading
     when a read runs late (``BodyLimits``' watcher does); None: the pace is checked between reads.
 
