@@ -226,6 +226,9 @@ def test_the_command_line_searches_and_rebuilds_the_index(app, cli, transcribed)
     document = json.loads(as_json.stdout)
     assert [(hit["job_id"], hit["segment"], hit["text"]) for hit in document["results"]] == \
         [(job.id, 0, "Where did someone say transcription?")]
+    assert document["next_offset"] is None
+    huge = cli("search", "transcr*", "--offset", "99999999999999999999999")
+    assert huge.returncode == 2 and "Invalid value for '--offset'" in huge.stderr and "Traceback" not in huge.stderr
     listed = cli("search", '"someone say"')
     assert listed.returncode == 0 and "\x1b[31m" not in listed.stdout and "notes\\x1b[31m.wav" in listed.stdout
     assert f"{job.id}    0:00  Where did someone say transcription?" in listed.stdout
