@@ -11,11 +11,13 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from click.testing import CliRunner
 from conftest import DATA, both_stores
 from sqlalchemy import inspect
 
+from runner.cli.main import main
 from runner.core.db import alembic_config, make_engine, write_engine
-from runner.core.search import Term, fts5_expression, parse_query, search
+from runner.core.search import MAX_OFFSET, Term, fts5_expression, parse_query, search
 from runner.jobs.retention import sweep
 from runner.jobs.transcripts import rebuild_index
 
@@ -81,6 +83,43 @@ def test_hostile_queries_are_answered_never_a_500(client, transcribed):
     for bad in ({"limit": "0"}, {"limit": "x"}, {"offset": "-1"}, {"order": "random"}):
         answer = client.get("/api/search", query_string={"q": "budget", **bad})
         assert answer.status_code == 400 and answer.get_json()["error"]
+
+
+def test_offsets_and_limits_too_large_for_the_database_get_a_clear_400(client, transcribed):
+    transcribed(MEETING)
+    for bad in ("99999999999999999999999", "9223372036854775808", str(MAX_OFFSET + 1)):
+        for path in ("/api/search", "/search"):
+            for name in ("offset", "limit"):
+                answer = client.get(path, query_string={"q": "budget", name: bad})
+                assert answer.status_code == 400, (path, name, bad)
+        error = client.get("/api/search", query_string={"q": "budget", "offset": bad}).get_json()["error"]
+        assert error == f"limit must be from 1 to 200 and offset from 0 to {MAX_OFFSET}"
+    assert found(client, "budget", offset=str(MAX_OFFSET)) == []
+
+
+def search_cli(app, *args: str):
+    """``spoolscribe search ARGS`` in process: the click result (exit_code, stdout, stderr)."""
+    return CliRunner().invoke(main, ["--home", str(app.settings.home), "search", *args], prog_name="spoolscribe")
+
+
+def test_the_command_line_answers_the_apis_shape_and_shows_times_as_the_page_does(app, client, transcribed):
+    job = transcribed(["The budget is final.", "A budget for next year."])
+    with write_engine(app.store.engine).begin() as connection:  # a hit at 21.9 s: 0:22, as the page rounds it
+        connection.exec_driver_sql("UPDATE transcript_segments SET start = 21.9 WHERE job_id = ? AND \"index\" = 1",
+                                   (job.id,))
+    for args in ({"limit": "1"}, {"limit": "1", "offset": "1"}):
+        result = search_cli(app, "budget", "--json", "--limit", args["limit"], "--offset", args.get("offset", "0"))
+        assert result.exit_code == 0, result.output
+        api = client.get("/api/search", query_string={"q": "budget", **args}).get_json()
+        assert json.loads(result.stdout) == api and "next_offset" in api
+    assert json.loads(search_cli(app, "budget", "--json", "--limit", "1").stdout)["next_offset"] == 1
+    listed = search_cli(app, "budget")
+    assert f"{job.id}    0:22  A budget for next year." in listed.stdout
+    assert '<span class="ts">0:22</span>' in client.get("/search?q=budget").get_data(as_text=True)
+    for huge in ("99999999999999999999999", "9223372036854775808"):
+        refused = search_cli(app, "budget", "--offset", huge)
+        assert refused.exit_code == 2 and "Invalid value for '--offset'" in refused.stderr, refused.output
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
 
 
 @both_stores
@@ -187,6 +226,9 @@ def test_the_command_line_searches_and_rebuilds_the_index(app, cli, transcribed)
     document = json.loads(as_json.stdout)
     assert [(hit["job_id"], hit["segment"], hit["text"]) for hit in document["results"]] == \
         [(job.id, 0, "Where did someone say transcription?")]
+    assert document["next_offset"] is None
+    huge = cli("search", "transcr*", "--offset", "99999999999999999999999")
+    assert huge.returncode == 2 and "Invalid value for '--offset'" in huge.stderr and "Traceback" not in huge.stderr
     listed = cli("search", '"someone say"')
     assert listed.returncode == 0 and "\x1b[31m" not in listed.stdout and "notes\\x1b[31m.wav" in listed.stdout
     assert f"{job.id}    0:00  Where did someone say transcription?" in listed.stdout

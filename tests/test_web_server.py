@@ -134,3 +134,10 @@ def test_spoolscribe_web_starts_the_same_gunicorn(env, tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+
+
+def test_spoolscribe_web_refuses_no_workers_and_names_the_flag(cli):
+    for args, wanted in ((("--workers", "0"), "Invalid value for '--workers': 0 is not in the range x>=1"),
+                         (("--threads", "2"), "Invalid value for '--threads': 2 leaves no thread for reads")):
+        refused = cli("web", "--bind", "127.0.0.1:0", *args, timeout=60)
+        assert refused.returncode == 2 and wanted in refused.stderr, refused.stderr

@@ -5,19 +5,21 @@ takes. Without a bound, a dozen clients that send a large ``Content-Length`` and
 second hold every thread, and ``/healthz`` and the status reads wait behind them. ``BodyLimits``
 wraps the WSGI application so that:
 
-* reading a body first takes one of ``slots`` per worker process (``SPOOLSCRIBE_WEB_UPLOAD_SLOTS``,
-  fewer than the worker's threads); when none is free the request is answered at once with 503 and
-  ``Retry-After`` (as JSON, before the application sees it), so requests without a body always find
-  a thread. The slot is taken at the first read: a request refused before (401 without
-  credentials) never takes one;
-* the body must keep coming: it must arrive within ``timeout`` seconds plus one second per
+* reading an upload's body first takes one of ``slots`` per worker process
+  (``SPOOLSCRIBE_WEB_UPLOAD_SLOTS``, fewer than the worker's threads); when none is free the request
+  is answered at once with 503 and ``Retry-After`` (as JSON, before the application sees it), so
+  requests without a body always find a thread. The slot is taken at the first read: a request
+  refused before (401 without credentials) never takes one. An upload is a body that is
+  ``multipart/form-data`` (the upload endpoints' files), chunked, or larger than ``SMALL_BODY``
+  bytes; a small form or JSON body (a login, a cancel, a segment edit) never waits for a slot;
+* every body must keep coming: it must arrive within ``timeout`` seconds plus one second per
   ``min_rate`` bytes (``SPOOLSCRIBE_WEB_BODY_TIMEOUT``, ``SPOOLSCRIBE_WEB_BODY_MIN_RATE``); a read
   that runs late is cut (its socket shut for reading) and the request answered with 408;
 * a body not read to its end (refused, cut off, or answered without reading it) is not drained: the
   connection closes (``webui.worker`` closes it at once rather than lingering on a slow client).
 
 Requests without a body (GET, HEAD, a POST without ``Content-Length`` or chunked encoding) pass
-untouched. The slots are per process: a server reads ``workers x slots`` bodies at most.
+untouched. The slots are per process: a server reads ``workers x slots`` uploads at most.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ RETRY_AFTER = 5  # seconds a client refused for lack of a slot is asked to wait
 BUSY = f"the server is receiving as many uploads as it can; try again in {RETRY_AFTER} s"
 MIN_CHUNK, MAX_CHUNK = 4096, 65536  # bytes one read asks for (a slow client's reads are small)
 WATCH_INTERVAL = 0.5  # seconds between two looks for reads that run late
+SMALL_BODY = 16 * 1024  # bytes: a declared body up to this size, not multipart, takes no slot
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -48,6 +51,16 @@ def has_body(environ: dict) -> bool:
     return bool(length) and length != "0"
 
 
+def is_upload(environ: dict) -> bool:
+    """True when a request's body is an upload that must take a slot: ``multipart/form-data`` (files),
+    chunked (no declared size), or a declared ``Content-Length`` above ``SMALL_BODY`` bytes (or not a
+    number). A small urlencoded form or JSON body is not."""
+    if environ.get("CONTENT_TYPE", "").lower().lstrip().startswith("multipart/"):
+        return True
+    length = environ.get("CONTENT_LENGTH", "").strip()
+    return not length.isdigit() or int(length) > SMALL_BODY
+
+
 def abandon(body: object) -> None:
     """Mark gunicorn's request body (``wsgi.input``) failed: gunicorn then closes the connection
     instead of draining the rest of the body (``webui.worker`` closes it at once)."""
@@ -56,16 +69,17 @@ def abandon(body: object) -> None:
 
 
 class PacedInput:
-    """``wsgi.input`` that takes a slot of ``slots`` at its first read and then keeps the client to
-    a pace: the body must arrive by ``timeout`` seconds plus one second per ``min_rate`` bytes
-    after that first read. ``length``: the declared ``Content-Length`` (None when chunked).
+    """``wsgi.input`` that takes a slot of ``slots`` at its first read (none when ``slots`` is None:
+    a small body) and then keeps the client to a pace: the body must arrive by ``timeout`` seconds
+    plus one second per ``min_rate`` bytes after that first read. ``length``: the declared
+    ``Content-Length`` (None when chunked).
     ``sock``: the client's socket (gunicorn's ``gunicorn.socket``), which ``cut`` shuts for reading
     when a read runs late (``BodyLimits``' watcher does); None: the pace is checked between reads.
 
     Reads raise ``ServiceUnavailable`` (503, no slot free) or ``RequestTimeout`` (408, too slow).
     """
 
-    def __init__(self, stream, length: int | None, slots: threading.BoundedSemaphore, sock: socket.socket | None,
+    def __init__(self, stream, length: int | None, slots: threading.BoundedSemaphore | None, sock: socket.socket | None,
                  timeout: float, min_rate: int) -> None:
         self.stream, self.length, self.slots, self.sock = stream, length, slots, sock
         self.timeout, self.min_rate = timeout, min_rate
@@ -89,7 +103,7 @@ class PacedInput:
         if self.ended:
             return b""
         if self.start is None:
-            if not self.slots.acquire(blocking=False):
+            if self.slots is not None and not self.slots.acquire(blocking=False):
                 raise ServiceUnavailable(BUSY, retry_after=RETRY_AFTER)
             self.start = time.monotonic()
         self.asked = self._chunk() if size is None or size < 0 else max(1, min(size, self._chunk()))
@@ -132,14 +146,14 @@ class PacedInput:
     def finish(self, original) -> None:
         """After the response: give the slot back, and mark the body of gunicorn (``original``)
         failed when it was not read to its end, so that it is not drained."""
-        if self.start is not None:
+        if self.start is not None and self.slots is not None:
             self.slots.release()
         if not self.ended:
             abandon(original)
 
 
 class BodyLimits:
-    """WSGI middleware: at most ``slots`` bodies read at once in this process, each paced (see the
+    """WSGI middleware: at most ``slots`` uploads read at once in this process, every body paced (see the
     module's description). ``timeout`` in seconds, ``min_rate`` in bytes per second. A watcher
     thread (started with the first body) cuts reads that run late every ``WATCH_INTERVAL`` seconds."""
 
@@ -169,13 +183,14 @@ class BodyLimits:
         if not has_body(environ):
             return self.app(environ, start_response)
         original = environ["wsgi.input"]
-        if self._none_free():  # the cheap answer to a burst: no request context, no body read
+        upload = is_upload(environ)
+        if upload and self._none_free():  # the cheap answer to a burst: no request context, no body read
             abandon(original)
             busy = Response(json.dumps({"error": BUSY}), 503, mimetype="application/json",
                             headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"})
             return busy(environ, start_response)
         length = environ.get("CONTENT_LENGTH", "").strip()
-        paced = PacedInput(original, int(length) if length.isdigit() else None, self.slots,
+        paced = PacedInput(original, int(length) if length.isdigit() else None, self.slots if upload else None,
                            environ.get("gunicorn.socket"), self.timeout, self.min_rate)
         environ["wsgi.input"] = paced
         with self.lock:

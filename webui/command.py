@@ -39,16 +39,22 @@ def _host_port(bind: str) -> tuple[str, int]:
 
 @click.command("web")
 @click.option("--bind", help="HOST:PORT to listen on (default $SPOOLSCRIBE_WEB_BIND or 127.0.0.1:8080).")
-@click.option("--workers", type=int, help="Gunicorn worker processes (default 2).")
-@click.option("--threads", type=int, help="Threads per worker (default 8).")
+@click.option("--workers", type=click.IntRange(min=1), help="Gunicorn worker processes (default 2).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Threads per worker, more than SPOOLSCRIBE_WEB_UPLOAD_SLOTS (default 8).")
 @click.option("--debug", is_flag=True, help="Flask's development server with reloader and debugger (local only).")
 @click.pass_context
 def web(ctx: click.Context, bind: str | None, workers: int | None, threads: int | None, debug: bool) -> None:
     """Serve the status pages and the JSON API (gunicorn with webui/gunicorn_conf.py)."""
     try:
-        settings = ctx.obj.settings.with_overrides(web_bind=bind, web_workers=workers, web_threads=threads)
+        settings = ctx.obj.settings.with_overrides(web_bind=bind, web_workers=workers)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    if threads is not None and threads <= settings.web_upload_slots:
+        raise click.BadParameter(f"{threads} leaves no thread for reads while uploads stream: give more than the "
+                                 f"{settings.web_upload_slots} upload slots (SPOOLSCRIBE_WEB_UPLOAD_SLOTS)",
+                                 param_hint="'--threads'")
+    settings = settings.with_overrides(web_threads=threads)
     if debug:
         from webui import create_app
         from webui.auth import warn_if_exposed

@@ -10,7 +10,7 @@ from werkzeug import exceptions
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
-from runner.core.search import MAX_QUERY_CHARS, ORDERS, SearchHit, SearchUnavailable, search
+from runner.core.search import MAX_OFFSET, MAX_QUERY_CHARS, ORDERS, SearchHit, SearchUnavailable, search_page
 from webui.services import Services
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -27,7 +27,7 @@ class SearchRequest:
 
 
 def search_request(args: MultiDict) -> SearchRequest:
-    """The search the query string asks for (``q``; ``limit`` 1..200, default 50; ``offset`` from 0;
+    """The search the query string asks for (``q``; ``limit`` 1..200, default 50; ``offset`` 0..``MAX_OFFSET``;
     ``order`` newest or relevance, default newest).
 
     Raises:
@@ -40,9 +40,9 @@ def search_request(args: MultiDict) -> SearchRequest:
     try:
         limit, offset = int(args.get("limit", DEFAULT_LIMIT)), int(args.get("offset", 0))
     except ValueError:
-        raise BadRequest(f"limit (1 to {MAX_LIMIT}) and offset (0 or more) must be whole numbers") from None
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT} and offset 0 or more")
+        raise BadRequest(f"limit (1 to {MAX_LIMIT}) and offset (0 to {MAX_OFFSET}) must be whole numbers") from None
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT} and offset from 0 to {MAX_OFFSET}")
     order = args.get("order", ORDERS[0])
     if order not in ORDERS:
         raise BadRequest(f"order must be one of {', '.join(ORDERS)}")
@@ -56,11 +56,9 @@ def find(services: Services, wanted: SearchRequest) -> tuple[list[SearchHit], in
         werkzeug.exceptions.NotImplemented: this database has no full-text search here (501).
     """
     try:
-        hits = search(services.store.engine, wanted.query, wanted.limit + 1, wanted.offset, wanted.order)
+        return search_page(services.store.engine, wanted.query, wanted.limit, wanted.offset, wanted.order)
     except SearchUnavailable as exc:
         raise exceptions.NotImplemented(str(exc)) from None
-    more = len(hits) > wanted.limit
-    return hits[:wanted.limit], wanted.offset + wanted.limit if more else None
 
 
 def group_by_job(hits: list[SearchHit]) -> list[list[SearchHit]]:

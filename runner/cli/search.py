@@ -12,21 +12,22 @@ import click
 
 from runner.cli.app import App, pass_app
 from runner.core.db import write_engine
-from runner.core.search import ORDERS, SearchHit, SearchUnavailable, search
+from runner.core.search import MAX_OFFSET, ORDERS, SearchHit, SearchUnavailable, search_page
 from runner.core.text import printable
+from runner.core.transcript import clock
 from runner.jobs.transcripts import rebuild_index
 
 
 def _line(hit: SearchHit) -> str:
-    """``JOBID  12:34  [speaker] text`` with the matches in bold on a terminal (escaped text)."""
+    """``JOBID  12:34  [speaker] text`` (the time as the web shows it, ``transcript.clock``) with
+    the matches in bold on a terminal (escaped text)."""
     marked, at = [], 0
     for start, end in hit.spans:
         marked += [printable(hit.text[at:start]), click.style(printable(hit.text[start:end]), bold=True)]
         at = end
     marked.append(printable(hit.text[at:]))
-    minutes, seconds = divmod(int(hit.start), 60)
     speaker = f"[{printable(hit.speaker)}] " if hit.speaker else ""
-    return f"{hit.job_id}  {minutes:3d}:{seconds:02d}  {speaker}{''.join(marked)}"
+    return f"{hit.job_id}  {clock(hit.start):>6}  {speaker}{''.join(marked)}"
 
 
 @click.command("search")
@@ -34,7 +35,8 @@ def _line(hit: SearchHit) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, the shape of GET /api/search.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
               help="At most this many segments.")
-@click.option("--offset", default=0, type=click.IntRange(0), help="Skip this many segments first.")
+@click.option("--offset", default=0, type=click.IntRange(0, MAX_OFFSET),
+              help="Skip this many segments first.")
 @click.option("--order", type=click.Choice(ORDERS), default=ORDERS[0], show_default=True)
 @click.option("--reindex", is_flag=True, help="Build the search index again from every succeeded job's outputs.")
 @pass_app
@@ -52,12 +54,12 @@ def search_command(app: App, query: str | None, as_json: bool, limit: int, offse
     if not query:
         raise click.UsageError("give a QUERY (or --reindex)")
     try:
-        hits = search(app.store.engine, query, limit, offset, order)
+        hits, next_offset = search_page(app.store.engine, query, limit, offset, order)
     except SearchUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps({"query": query, "order": order, "results": [hit.to_dict() for hit in hits]},
-                              ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"query": query, "order": order, "results": [hit.to_dict() for hit in hits],
+                               "next_offset": next_offset}, ensure_ascii=False, indent=2))
         return
     shown = None
     for hit in hits:

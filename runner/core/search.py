@@ -35,6 +35,7 @@ from runner.core.errors import SpoolscribeError
 ORDERS = ("newest", "relevance")
 """``newest``: segments of the most recently indexed (succeeded) jobs first; ``relevance``: bm25."""
 MAX_QUERY_CHARS = 500
+MAX_OFFSET = 1_000_000_000  # hits a search may skip (the database takes 64-bit integers; nobody pages further)
 MAX_TERMS = 16
 MIN_PREFIX_CHARS = 3
 """A prefix (``transc*``) needs this many letters or digits before the ``*`` (the length of
@@ -181,14 +182,15 @@ def search(engine: Engine, query: str, limit: int = 50, offset: int = 0, order: 
     (``ORDERS``), ``limit`` of them from ``offset``; empty when the query has nothing to look for.
 
     Raises:
-        ValueError: ``order`` is not one of ``ORDERS``, or ``limit``/``offset`` is negative.
+        ValueError: ``order`` is not one of ``ORDERS``, ``limit`` is negative, or ``offset`` is
+            outside 0..``MAX_OFFSET``.
         SearchUnavailable: the database's dialect has no implementation here.
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}")
-    if limit < 0 or offset < 0:
-        raise ValueError("limit and offset must not be negative")
+    if limit < 0 or not 0 <= offset <= MAX_OFFSET:
+        raise ValueError(f"limit must not be negative and offset must be from 0 to {MAX_OFFSET}")
     implementation = _IMPLEMENTATIONS.get(engine.dialect.name)
     if implementation is None:
         raise SearchUnavailable(f"full-text search is not available on {engine.dialect.name} databases")
@@ -197,6 +199,20 @@ def search(engine: Engine, query: str, limit: int = 50, offset: int = 0, order: 
         return []
     with engine.connect() as connection:
         return implementation(connection, terms, limit, offset, order)
+
+
+
+def search_page(engine: Engine, query: str, limit: int = 50, offset: int = 0,
+                order: str = "newest") -> tuple[list[SearchHit], int | None]:
+    """One page of ``search``: at most ``limit`` hits from ``offset``, and the ``offset`` of the next
+    page (None on the last one), the ``next_offset`` of GET /api/search.
+
+    Raises:
+        the errors of ``search``.
+    """
+    hits = search(engine, query, limit + 1, offset, order)
+    more = len(hits) > limit
+    return hits[:limit], offset + limit if more else None
 
 
 _SELECT_HITS = ("SELECT s.id, s.job_id, j.original_name, j.created_at, j.finished_at, s.\"index\", s.start, s.\"end\", "

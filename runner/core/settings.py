@@ -98,8 +98,9 @@ class Settings:
     """Threads per web worker (gunicorn's gthread worker); more than ``web_upload_slots``, so that
     status reads always find a free thread while uploads stream."""
     web_upload_slots: int = 2
-    """Requests with a body (uploads, form posts) one web worker reads at once; one more is answered
-    at once with 503 and ``Retry-After``. Fewer than ``web_threads``."""
+    """Uploads (multipart, chunked or over 16 KiB bodies) one web worker reads at once; one more is
+    answered at once with 503 and ``Retry-After``; small form and JSON bodies take no slot. Fewer
+    than ``web_threads``."""
     web_body_timeout: float = 10.0
     """Seconds a request body gets on top of its size at ``web_body_min_rate``; a body that arrives
     later (a stalled or trickling client) is cut off with 408."""
@@ -142,6 +143,9 @@ class Settings:
         if self.web_token and len(self.web_token) < MIN_TOKEN_CHARS:
             raise SettingsError(f"SPOOLSCRIBE_WEB_TOKEN must be at least {MIN_TOKEN_CHARS} characters, got "
                                 f"{len(self.web_token)} (make one with `openssl rand -hex 24`)")
+        for name in ("web_workers", "compat_workers"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.web_upload_slots < self.web_threads:
             raise SettingsError("SPOOLSCRIBE_WEB_UPLOAD_SLOTS must be at least 1 and less than "
                                 "SPOOLSCRIBE_WEB_THREADS "

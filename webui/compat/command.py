@@ -16,7 +16,7 @@ GUNICORN_CONFIG = "python:webui.compat.gunicorn_conf"
 
 @click.command("compat")
 @click.option("--bind", help="HOST:PORT to listen on (default $SPOOLSCRIBE_COMPAT_BIND or 127.0.0.1:9000).")
-@click.option("--workers", type=int, help="Gunicorn worker processes (default 2).")
+@click.option("--workers", type=click.IntRange(min=1), help="Gunicorn worker processes (default 2).")
 @click.option("--max-waiting", type=int, help="Requests one worker holds while their jobs run (default 16).")
 @click.pass_context
 def compat(ctx: click.Context, bind: str | None, workers: int | None, max_waiting: int | None) -> None:
