@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from runner.core.db import alembic_config, make_engine, open_database
 from runner.core.settings import Settings
-from runner.core.store import JobStore, utcnow
+from runner.core.store import JobStore
 from runner.jobs.metrics import snapshot
 from webui import create_app
 
@@ -36,7 +36,7 @@ def test_status_sums_up_the_jobs_a_runner_process_ran(app, cli, media):
     cli("submit", str(media / "jfk3.wav"))
     cli("submit", str(media / "empty.wav"))
     assert cli("runner", "--burst").returncode == 0
-    app.store.heartbeat("runner-a", "idle", None, utcnow())
+    app.store.heartbeat("runner-a", "idle", None, app.store.now())
 
     summary = cli("status")
     assert summary.returncode == 0, summary.stderr

@@ -20,7 +20,6 @@ from test_retention import NO_MEDIA, kept
 from test_webhooks import SECRET, Receiver, deliveries, signed_bodies
 
 from runner.core.schema import WebhookAttempt
-from runner.core.store import utcnow
 from runner.jobs.actions import cancel_job
 from runner.jobs.metrics import snapshot, summary_lines
 from runner.jobs.retention import sweep
@@ -108,7 +107,7 @@ def test_metrics_move_after_a_runner_ran_jobs(app, client, submit, make_runner, 
     assert buckets == sorted(buckets) and buckets[-1] == value(after, "spoolscribe_real_time_factor_count") == 1
     assert value(after, "spoolscribe_real_time_factor_sum") > 0
     assert [(r.name, r.state) for r in app.store.runners()] == [("runner-a", "stopped")]
-    app.store.heartbeat("runner-b", "idle", None, utcnow())
+    app.store.heartbeat("runner-b", "idle", None, app.store.now())
     now = scrape(client)
     assert 0 <= value(now, "spoolscribe_runner_heartbeat_age_seconds", runner="runner-b") < 5
     assert value(now, "spoolscribe_disk_free_bytes", directory="spool") > 0

@@ -10,7 +10,6 @@ import pytest
 from runner.core.options import JobOptions
 from runner.core.settings import Settings
 from runner.core.states import JobStatus
-from runner.core.store import utcnow
 from runner.jobs.submit import submit_path
 from webui import create_app
 
@@ -185,7 +184,7 @@ def test_media_supports_ranges(app, client):
 
 def test_health_reports_queue_and_runner_heartbeats(app, client):
     submit_path(app.store, app.spool, DATA / "jfk.flac", JobOptions())
-    app.store.heartbeat("runner-a", "idle", None, utcnow())
+    app.store.heartbeat("runner-a", "idle", None, app.store.now())
     health = client.get("/healthz")
     assert health.status_code == 200
     body = health.json

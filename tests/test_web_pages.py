@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 from runner.core.options import JobOptions
-from runner.core.store import utcnow
 from runner.jobs.submit import submit_path
 
 DATA = Path(__file__).parent / "data"
@@ -32,7 +31,7 @@ def test_empty_jobs_page_explains_itself(client):
 def test_jobs_page_lists_newest_first_filters_and_pages(app, client):
     jobs = [submit(app, f"talk <{number}> & more.flac") for number in range(52)]
     client.post(f"/api/jobs/{jobs[0].id}/cancel")
-    app.store.heartbeat("runner-a", "idle", None, utcnow())
+    app.store.heartbeat("runner-a", "idle", None, app.store.now())
     page = client.get("/").get_data(as_text=True)
     assert page.count('<tr id="job-') == 50
     assert page.index("talk &lt;51&gt; &amp; more.flac") < page.index("talk &lt;50&gt;")

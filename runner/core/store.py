@@ -18,7 +18,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select, text, update
@@ -34,12 +34,6 @@ from runner.core.transcript import Segment
 
 JOBS_CHANNEL = "spoolscribe_jobs"
 """The PostgreSQL ``NOTIFY`` channel on which a delivered job's id is announced."""
-
-
-def utcnow() -> datetime:
-    """This host's clock now as a naive UTC datetime: only for what is not compared with the job
-    store's times (the job store uses ``JobStore.now()`` and ``runner.core.db.utc_now``)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
