@@ -19,7 +19,7 @@ from runner.jobs.files import open_media
 from runner.jobs.metrics import CONTENT_TYPE, exposition, snapshot
 from runner.jobs.outputs import OutputChangedError, open_output
 from runner.jobs.transcripts import versions
-from runner.jobs.view import job_to_dict
+from runner.jobs.view import iso, job_to_dict
 from webui.actions import cancel_job, delete_job, find_job, listing_filter, retry_job
 from webui.auth import authenticated
 from webui.editing import edit_job_segment, revert_job_edits
@@ -147,9 +147,10 @@ def edit_segment(job_id: str, index: int) -> Response:
 def segment_versions(job_id: str, index: int) -> Response:
     """The saved versions of a segment, oldest first (version 0 is the model's text; empty when
     never edited): ``{"versions": [{"version", "text", "edited_at", "edited_by"}]}``."""
-    job = find_job(services(), job_id)
-    return jsonify(versions=[{"version": v.version, "text": v.text, "edited_at": v.edited_at.isoformat() + "Z",
-                              "edited_by": v.edited_by} for v in versions(services().store, job.id, index)])
+    svc = services()
+    job = find_job(svc, job_id)
+    return jsonify(versions=[{"version": v.version, "text": v.text, "edited_at": iso(v.edited_at),
+                              "edited_by": v.edited_by} for v in versions(svc.store, job.id, index)])
 
 
 @bp.post("/api/jobs/<job_id>/revert")

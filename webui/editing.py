@@ -1,6 +1,6 @@
 """Editing a finished job's transcript from the web: one segment's text (optimistic: the editor
 sends the version or the text it started from), or every edit reverted to the model's text. The
-work itself is ``runner.jobs.transcripts``; here, the HTTP errors and who edited.
+work itself is ``webui.rewrite``; here, the HTTP errors and who edited.
 
 Authentication here names nobody (one shared token), so an edit records how it was authenticated:
 ``"bearer token"``, ``"browser login"``, or nothing when authentication is off.
@@ -59,8 +59,6 @@ def edit_job_segment(services: Services, job_id: str, index: int, text: str, bas
         werkzeug.exceptions.InternalServerError: an output cannot be written; none changed (500).
     """
     job = _editable(services, job_id)
-    if base_text is None and base_version is None:
-        raise BadRequest("send the version (base_version) or the text (base_text) the edit started from")
     try:
         with rewrite_errors(job, "editing the transcript"):
             return rewrite.edit_segment(services.store, job.id, servable_outputs(services.store), index,

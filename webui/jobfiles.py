@@ -107,7 +107,7 @@ def servable_outputs(store: JobStore) -> Callable[[Job], list[Path]]:
 
 @contextmanager
 def rewrite_errors(job: Job, what: str) -> Iterator[None]:
-    """Turn the errors of rewriting a job's outputs (``runner.jobs.transcripts``) into HTTP errors
+    """Turn the errors of rewriting a job's outputs (``webui.rewrite``) into HTTP errors
     whose descriptions say what to do: no such job 404; not succeeded, or no JSON output, 409; an
     output that cannot be written 500 (the old outputs are intact)."""
     try:

@@ -106,10 +106,11 @@ def job_page(job_id: str) -> str:
     except (OSError, ValueError) as exc:
         lines, transcript_error = [], f"the transcript file cannot be read ({exc})"
     versions = current_versions(svc.store, job.id) if job.status == JobStatus.SUCCEEDED else {}
-    editable = bool(versions) and len(versions) == len(lines) and "json" in output_formats(job, ("json",), svc.store)
+    state = _job_state(job)
+    editable = bool(versions) and len(versions) == len(lines) and "json" in state["downloads"]
     return render_template("job.html", lines=lines, transcript_error=transcript_error,
                            has_media=media_file(job, svc.spool) is not None, versions=versions, editable=editable,
-                           edited=any(versions.values()), speakers=job_speakers(job, svc.store), **_job_state(job))
+                           edited=any(versions.values()), speakers=job_speakers(job, svc.store), **state)
 
 
 @bp.get("/search")

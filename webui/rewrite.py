@@ -29,9 +29,8 @@ from runner.core.store import JobStore, index_rows
 from runner.core.transcript import Transcript, read_transcript
 from runner.jobs.outputs import record_outputs_in
 from runner.output.edits import clean_text, with_text
-from runner.output.formats import RENDERERS
 from runner.output.relabel import with_names
-from runner.output.writing import write_outputs
+from runner.output.writing import outputs_by_format, write_outputs
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +58,6 @@ class SegmentState:
     version: int
 
 
-def _json_path(paths: Iterable[Path]) -> dict[str, Path]:
-    found = {path.suffix[1:]: path for path in map(Path, paths) if path.suffix[1:] in RENDERERS}
-    if "json" not in found:
-        raise FileNotFoundError("the job has no json output, which its other outputs are made from")
-    return found
-
-
 Outputs = Callable[[Job], Iterable[Path]]
 """Given the job (held), the paths of its outputs that are still the files the service wrote: asked
 only once the job is held, so that a rewrite that just ended is seen with its new files."""
@@ -90,7 +82,7 @@ def _rewrite(store: JobStore, job_id: str, outputs: Outputs,
             raise JobNotFound(job_id)
         if job.status != JobStatus.SUCCEEDED:
             raise JobStateError(f"job {job_id} is {job.status}; only a succeeded job's transcript can be changed")
-        paths = _json_path(outputs(job))
+        paths = outputs_by_format(outputs(job))
         transcript, metadata = read_transcript(paths["json"])
         changed = change(session, job, transcript)
         if changed is not None:
@@ -130,7 +122,7 @@ def edit_segment(store: JobStore, job_id: str, outputs: Outputs, index: int, val
         JobNotFound, JobStateError, FileNotFoundError, TranscriptFileError, OSError: see ``_rewrite``.
     """
     if base_text is None and base_version is None:
-        raise ValueError("give the text or the version the edit started from")
+        raise ValueError("send the version (base_version) or the text (base_text) the edit started from")
     cleaned = clean_text(value)
     saved: list[SegmentState] = []
 

@@ -380,7 +380,7 @@ def _decode_stream(container: av.container.InputContainer, stream: av.AudioStrea
                                  "fewer channels, to a file of its own")
             if converter is not None:
                 decoded.take(converter)
-            if decoded.envelopes is None and _separable(frame.layout):
+            if not keep_channels and decoded.envelopes is None and _separable(frame.layout):
                 decoded.envelopes = _Envelopes(frame.layout.nb_channels)
             converter = _Converter(frame, keep_channels, decoded.envelopes)
         try:
@@ -491,7 +491,7 @@ def decode(path: Path, *, track: int | str | None = None, keep_channels: bool = 
                         f"({decoded.problems[0]}), so the transcript covers only that part")
     elif decoded.problems:
         warnings.append(f"some damaged audio was skipped while decoding ({decoded.problems[0]})")
-    if not keep_channels and decoded.envelopes is not None and decoded.envelopes.different_voices():
+    if decoded.envelopes is not None and decoded.envelopes.different_voices():
         warnings.append(MIX_WARNING)
     channels = None
     if keep_channels:

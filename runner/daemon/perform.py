@@ -156,7 +156,8 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
                                  processed_seconds=resume_at, progress=_share(resume_at, duration)):
         raise _Lost()
     recognition = recognise(ctx.engine, job, audio, segments, row.language if segments and row else None)
-    warnings.extend(warning for warning in recognition.warnings if warning not in warnings)
+    for warning in recognition.warnings:
+        _warn(warnings, warning)
     if not store.record_progress(job.id, runner, language=recognition.language,
                                  language_probability=recognition.language_probability, warnings=warnings):
         raise _Lost()
@@ -202,17 +203,17 @@ def _perform(job: JobFile, ctx: WorkContext) -> str:
 
 
 def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: list[str], started: float,
-             offset: float = 0.0) -> str:
+             offset: float) -> str:
     """Write the outputs of a whole transcript (its times on the audio's timeline, fitted to the audio
     there; ``offset`` seconds where the audio starts on the media's) and end the job succeeded;
     possible decoding loops are marked on their segments and named in a warning
     (``runner.output.repetition``)."""
     transcript, loops = mark_repetitions(_fitted(transcript, warnings))
-    warnings.extend([loops] if loops and loops not in warnings else [])
+    _warn(warnings, loops)
     transcript = transcript.shifted(offset)
     if {"srt", "vtt"} & set(job.options.formats):
         warning = shaping_warning(transcript, CueLimits.from_options(job.options))
-        warnings.extend([warning] if warning and warning not in warnings else [])
+        _warn(warnings, warning)
     if not ctx.store.record_progress(job.id, ctx.runner, stage="writing", warnings=warnings):
         raise _Lost()
     media = ctx.spool.media_path(job.media)
@@ -232,11 +233,17 @@ def _succeed(ctx: WorkContext, job: JobFile, transcript: Transcript, warnings: l
     return JobStatus.SUCCEEDED.value
 
 
+def _warn(warnings: list[str], warning: str | None) -> None:
+    """Add ``warning`` to the job's ``warnings`` unless it is empty or already there."""
+    if warning and warning not in warnings:
+        warnings.append(warning)
+
+
 def _fitted(transcript: Transcript, warnings: list[str]) -> Transcript:
     """``transcript`` fitted to its audio (``runner.output.timing.fit_to_audio``, as every output is
     written), with the warning saying what had to be corrected added to ``warnings``."""
     fitted = fit_to_audio(transcript)
-    warnings.extend([fitted.warning] if fitted.warning and fitted.warning not in warnings else [])
+    _warn(warnings, fitted.warning)
     return fitted.transcript
 
 

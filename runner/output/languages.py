@@ -11,15 +11,16 @@ import re
 
 import pycountry
 
+from runner.core.options import LANGUAGE_TAG
+
 UNCERTAIN_PROBABILITY = 0.5
 """A detected language below this probability defers to the audio track's own tag."""
-_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
 def iso639_1(tag: str | None) -> str | None:
     """The two-letter code of a language tag (``en``, ``eng``, ``ger``, ``en-US``, any case), or
     None for no tag, ``und``, or a tag that is not a language with a two-letter code."""
-    if not tag or not _TAG.fullmatch(tag.strip()):
+    if not tag or not LANGUAGE_TAG.fullmatch(tag.strip().lower()):
         return None
     primary = re.split(r"[-_]", tag.strip().lower())[0]
     language = (pycountry.languages.get(alpha_2=primary) if len(primary) == 2

@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from runner.core.transcript import Transcript, read_transcript
-from runner.output.formats import RENDERERS
 from runner.output.speakers import clean_names, rename_transcript, speakers_of
-from runner.output.writing import write_outputs
+from runner.output.writing import outputs_by_format, write_outputs
 
 
 def rename_speakers(outputs: Iterable[Path], names: Mapping[str, str]) -> dict[str, str]:
@@ -28,9 +27,7 @@ def rename_speakers(outputs: Iterable[Path], names: Mapping[str, str]) -> dict[s
         runner.core.transcript.TranscriptFileError: the JSON output is not a spoolscribe transcript.
         OSError: an output cannot be read or written (none is changed then).
     """
-    paths = {path.suffix[1:]: path for path in map(Path, outputs) if path.suffix[1:] in RENDERERS}
-    if "json" not in paths:
-        raise FileNotFoundError("speakers can be renamed only in a job with a json output")
+    paths = outputs_by_format(outputs)
     transcript, metadata = read_transcript(paths["json"])
     renamed, applied = with_names(transcript, names)
     if renamed is not None:

@@ -15,6 +15,7 @@ Pure logic on ``runner.core.transcript`` segments. Three signs, any is enough:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import zlib
 from collections.abc import Sequence
@@ -51,22 +52,19 @@ def loop_spans(segments: Sequence[Segment]) -> list[tuple[int, int]]:
     segment with no text is never part of one.
     """
     flagged: set[int] = set()
+    keys = [_key(segment.text) for segment in segments]
     by_speaker: dict[str | None, list[int]] = {}
     for index, segment in enumerate(segments):
-        if _key(segment.text):
+        if keys[index]:
             by_speaker.setdefault(segment.speaker, []).append(index)
         if compression_ratio(segment.text) > COMPRESSION_RATIO_THRESHOLD:
             flagged.add(index)
     for indexes in by_speaker.values():
-        run = indexes[:1]
-        for index in indexes[1:] + [-1]:
-            if index >= 0 and _key(segments[index].text) == _key(segments[run[0]].text):
-                run.append(index)
-                continue
+        for _key_text, same in itertools.groupby(indexes, key=keys.__getitem__):
+            run = list(same)
             if len(run) >= MIN_REPEATS:
                 flagged.update(run)
-            run = [index]
-        words = [(word, index) for index in indexes for word in _key(segments[index].text).split()]
+        words = [(word, index) for index in indexes for word in keys[index].split()]
         for first, last in _repeated_phrases([word for word, _index in words]):
             flagged.update(range(words[first][1], words[last][1] + 1))
     spans: list[tuple[int, int]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,19 @@ from runner.core.fsutil import write_all
 from runner.core.transcript import Transcript
 from runner.output.formats import RENDERERS
 from runner.output.timing import fit_to_audio
+
+
+def outputs_by_format(outputs: Iterable[Path | str]) -> dict[str, Path]:
+    """The paths among ``outputs`` of a known format (txt, srt, vtt, json, rttm), by format: the
+    files a job's JSON output renders again (a rename, an edit).
+
+    Raises:
+        FileNotFoundError: no JSON output among them (it holds what the others are made from).
+    """
+    found = {path.suffix[1:]: path for path in map(Path, outputs) if path.suffix[1:] in RENDERERS}
+    if "json" not in found:
+        raise FileNotFoundError("the job has no json output, which its other outputs are made from")
+    return found
 
 
 def write_outputs(transcript: Transcript, paths: dict[str, Path], metadata: dict[str, Any],
