@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from runner.core.db import database_now, retry_when_busy, write_engine
@@ -25,7 +25,7 @@ from runner.core.errors import JobNotFound, JobStateError, SpoolscribeError
 from runner.core.schema import Job, SegmentVersion, TranscriptSegment
 from runner.core.search import is_spaceless
 from runner.core.states import JobStatus
-from runner.core.store import JobStore, index_rows
+from runner.core.store import JobStore, replace_index
 from runner.core.transcript import Transcript, read_transcript
 from runner.jobs.outputs import record_outputs_in
 from runner.output.edits import clean_text, with_text
@@ -100,8 +100,7 @@ def _rows(session: Session, job_id: str, transcript: Transcript) -> list[Transcr
     log.warning("job %s: its search index did not match its JSON output; indexed again", job_id)
     edited = dict(session.execute(select(SegmentVersion.index, func.max(SegmentVersion.version)).where(
         SegmentVersion.job_id == job_id).group_by(SegmentVersion.index)).all())
-    session.execute(delete(TranscriptSegment).where(TranscriptSegment.job_id == job_id))
-    session.add_all(index_rows(job_id, transcript.segments, edited))
+    replace_index(session, job_id, transcript.segments, edited)
     session.flush()
     return list(session.scalars(query))
 

@@ -10,9 +10,9 @@ import json
 
 import click
 
-from runner.cli.app import App, pass_app
+from runner.cli.app import App, fails_cleanly, pass_app
 from runner.core.db import write_engine
-from runner.core.search import MAX_OFFSET, ORDERS, SearchHit, SearchUnavailable, search_page
+from runner.core.search import MAX_OFFSET, ORDERS, SearchHit, search_page
 from runner.core.text import printable
 from runner.core.transcript import clock
 from runner.jobs.transcripts import rebuild_index
@@ -40,6 +40,7 @@ def _line(hit: SearchHit) -> str:
 @click.option("--order", type=click.Choice(ORDERS), default=ORDERS[0], show_default=True)
 @click.option("--reindex", is_flag=True, help="Build the search index again from every succeeded job's outputs.")
 @pass_app
+@fails_cleanly
 def search_command(app: App, query: str | None, as_json: bool, limit: int, offset: int, order: str,
                    reindex: bool) -> None:
     """Segments of succeeded jobs matching QUERY: words in any order, "exact words" in quotes,
@@ -53,10 +54,7 @@ def search_command(app: App, query: str | None, as_json: bool, limit: int, offse
             return
     if not query:
         raise click.UsageError("give a QUERY (or --reindex)")
-    try:
-        hits, next_offset = search_page(app.store.engine, query, limit, offset, order)
-    except SearchUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+    hits, next_offset = search_page(app.store.engine, query, limit, offset, order)
     if as_json:
         click.echo(json.dumps({"query": query, "order": order, "results": [hit.to_dict() for hit in hits],
                                "next_offset": next_offset}, ensure_ascii=False, indent=2))

@@ -97,10 +97,7 @@ def database_now(bind: Engine | Connection | Session) -> datetime:
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return database_now(conn)
-    now = bind.scalar(select(utc_now()))
-    if now is None:  # cannot happen: the expression is never NULL
-        raise RuntimeError("the database returned no time")
-    return now
+    return bind.execute(select(utc_now())).scalar_one()
 
 
 def is_postgresql(engine: Engine) -> bool:

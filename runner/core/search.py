@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, DateTime, Engine, TextualSelect, text
 
 from runner.core.errors import SpoolscribeError
 
@@ -215,9 +215,16 @@ def search_page(engine: Engine, query: str, limit: int = 50, offset: int = 0,
     return hits[:limit], offset + limit if more else None
 
 
-_SELECT_HITS = ("SELECT s.id, s.job_id, j.original_name, j.created_at, j.finished_at, s.\"index\", s.start, s.\"end\", "
-                "s.speaker, s.text{marked} FROM {source} JOIN transcript_segments s ON s.id = h.rowid "
+_HIT_COLUMNS = ('s.id, s.job_id, j.original_name, j.created_at, j.finished_at, s."index", s.start, s."end", '
+                's.speaker, s.text')
+"""What a hit is made of (``_hit``): the segment's columns and its job's."""
+_SELECT_HITS = (f"SELECT {_HIT_COLUMNS}{{marked}} FROM {{source}} JOIN transcript_segments s ON s.id = h.rowid "
                 "JOIN jobs j ON j.id = s.job_id ORDER BY {order}")
+
+
+def _hits_query(sql: str) -> TextualSelect:
+    """The textual query ``sql`` with its job times read as datetimes (SQLite stores them as text)."""
+    return text(sql).columns(created_at=DateTime, finished_at=DateTime)
 
 
 def _sqlite_search(connection: Connection, terms: tuple[Term, ...], limit: int, offset: int,
@@ -230,7 +237,7 @@ def _sqlite_search(connection: Connection, terms: tuple[Term, ...], limit: int, 
               f"WHERE search_words MATCH :match ORDER BY {ranking} LIMIT :limit OFFSET :offset) h")
     sql = _SELECT_HITS.format(marked=", h.marked", source=source,
                               order="h.rank" if order == "relevance" else "h.rowid DESC")
-    rows = connection.execute(text(sql), {"match": fts5_expression(terms), "limit": limit, "offset": offset})
+    rows = connection.execute(_hits_query(sql), {"match": fts5_expression(terms), "limit": limit, "offset": offset})
     return [_hit(row, *_unmark(row.marked)) for row in rows]
 
 
@@ -254,7 +261,7 @@ def _sqlite_substrings(connection: Connection, terms: tuple[Term, ...], limit: i
         source = (f"(SELECT s.id AS rowid FROM transcript_segments s WHERE s.spaceless {like_sql} "
                   f"ORDER BY s.id DESC LIMIT :limit OFFSET :offset) h")
         order_sql = "h.rowid DESC"
-    rows = connection.execute(text(_SELECT_HITS.format(marked="", source=source, order=order_sql)), params)
+    rows = connection.execute(_hits_query(_SELECT_HITS.format(marked="", source=source, order=order_sql)), params)
     return [_hit(row, row.text, _substring_spans(row.text, terms)) for row in rows]
 
 
@@ -293,11 +300,10 @@ def _postgres_search(connection: Connection, terms: tuple[Term, ...], limit: int
     ranking = f"ts_rank({vector}, ({query})) DESC, s.id DESC" if queries and order == "relevance" else "s.id DESC"
     marked = (f"ts_headline('simple', spoolscribe_unaccent(s.text), ({query}), "
               "'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3))") if queries else "''"
-    sql = ('SELECT s.id, s.job_id, j.original_name, j.created_at, j.finished_at, s."index", s.start, s."end", '
-           f"s.speaker, s.text, {marked} AS marked FROM transcript_segments s JOIN jobs j ON j.id = s.job_id "
+    sql = (f"SELECT {_HIT_COLUMNS}, {marked} AS marked FROM transcript_segments s JOIN jobs j ON j.id = s.job_id "
            f"WHERE {' AND '.join(conditions)} ORDER BY {ranking} LIMIT :limit OFFSET :offset")
     hits = []
-    for row in connection.execute(text(sql), params):
+    for row in connection.execute(_hits_query(sql), params):
         plain, spans = _unmark(row.marked)
         spans = spans if len(plain) == len(row.text) else ()  # unaccent kept the length: the marks fit
         substrings = _substring_spans(row.text, tuple(term for term in terms if term.spaceless))
@@ -340,15 +346,8 @@ def _unmark(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "".join(plain), tuple(spans)
 
 
-def _moment(value: datetime | str | None) -> datetime | None:
-    """A time read by textual SQL: SQLite gives the stored text, other databases a datetime."""
-    return value if value is None or isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
 def _hit(row: Any, value: str, spans: tuple[tuple[int, int], ...]) -> SearchHit:
-    created = _moment(row.created_at)
-    assert created is not None  # jobs.created_at is NOT NULL
-    return SearchHit(row.job_id, row.original_name, created, _moment(row.finished_at), row.index, row.start,
+    return SearchHit(row.job_id, row.original_name, row.created_at, row.finished_at, row.index, row.start,
                      row.end, row.speaker, value, spans)
 
 

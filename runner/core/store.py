@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select, text, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from runner.core.db import database_now, is_postgresql, retry_when_busy, rowcount, utc_now, write_engine
 from runner.core.errors import JobNotFound, JobStateError
@@ -65,6 +65,14 @@ def index_rows(job_id: str, segments: Sequence[Segment],
                               speaker=segment.speaker, text=segment.text, spaceless=is_spaceless(segment.text),
                               version=versions.get(number, 0))
             for number, segment in enumerate(segments)]
+
+
+def replace_index(session: Session, job_id: str, segments: Sequence[Segment],
+                  versions: dict[int, int] | None = None) -> None:
+    """Put ``segments`` in the search index as job ``job_id``'s, in ``session``'s transaction, in
+    place of the rows it had (``versions``: as for ``index_rows``)."""
+    session.execute(delete(TranscriptSegment).where(TranscriptSegment.job_id == job_id))
+    session.add_all(index_rows(job_id, segments, versions))
 
 
 @dataclass(frozen=True)
@@ -238,8 +246,7 @@ class JobStore:
                 status=JobStatus.SUCCEEDED, finished_at=utc_now(), lease_expires_at=None, stage=None, **fields))
             if rowcount(result) != 1:
                 return False
-            session.execute(delete(TranscriptSegment).where(TranscriptSegment.job_id == job_id))
-            session.add_all(index_rows(job_id, segments))
+            replace_index(session, job_id, segments)
         return True
 
     def release(self, job_id: str, runner: str) -> bool:

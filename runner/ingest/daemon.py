@@ -97,7 +97,6 @@ class IngestDaemon:
         """path -> ctime of new files a walk found before any event announced them (inotify only)."""
         self.unwatched: dict[str, Refusal] = {}
         """folder -> why inotify could not watch it; these folders are walked every poll interval."""
-        self._retrying = False
         self._stop = threading.Event()
         self._lock_file: IO[str] | None = None
 
@@ -167,8 +166,9 @@ class IngestDaemon:
 
     # -- the inbox itself ------------------------------------------------------------------------
 
-    def check_inbox(self) -> None:
-        """Notice the inbox going away or coming back, a replaced inbox and a dead observer."""
+    def check_inbox(self, quiet: bool = False) -> None:
+        """Notice the inbox going away or coming back, a replaced inbox and a dead observer
+        (``quiet``: a watch started again logs no "watching" line)."""
         try:
             info = os.stat(self.inbox)
             if not stat_module.S_ISDIR(info.st_mode):
@@ -178,7 +178,7 @@ class IngestDaemon:
             return
         identity = (info.st_dev, info.st_ino)
         if identity != self._inbox_id or self._restart or not self.watcher.running():
-            self._start_watching(identity)
+            self._start_watching(identity, quiet)
 
     def _lost_inbox(self, exc: OSError) -> None:
         if self._inbox_id is not None:
@@ -187,7 +187,7 @@ class IngestDaemon:
         self.problems.report(("inbox",), "ingest %s: the inbox %s is not available (%s); waiting for it to come back",
                              self.name, self.inbox, exc.strerror or exc)
 
-    def _start_watching(self, identity: tuple[int, int]) -> None:
+    def _start_watching(self, identity: tuple[int, int], quiet: bool) -> None:
         try:
             self.watcher.start()
         except OSError as exc:
@@ -209,7 +209,7 @@ class IngestDaemon:
                               self.inbox)
         self._inbox_id, self._restart = identity, False
         self._watching_since = time.time()
-        if not self._retrying:
+        if not quiet:
             log.info("ingest %s: watching %s (%s)", self.name, self.inbox, self.watcher.mode)
         self._unannounced.clear()
         self.unwatched.clear()
@@ -218,9 +218,8 @@ class IngestDaemon:
 
     def _retry_watching(self) -> None:
         """Start watching anew (quietly): every folder is tried again, and the whole tree walked."""
-        self._restart = self._retrying = True
-        self.check_inbox()
-        self._retrying = False
+        self._restart = True
+        self.check_inbox(quiet=True)
 
     def _fall_back_to_polling(self, reason: str) -> None:
         log.warning("ingest %s: inotify cannot be used for %s (%s); polling every %.1f s instead (set "

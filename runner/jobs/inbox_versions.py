@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from runner.core.db import retry_when_busy, write_engine
 from runner.core.schema import InboxFile, InboxFileStatus, Job, OutputFile
 from runner.core.text import printable
+from runner.jobs.outputs import is_recorded
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,7 @@ def _still_ours(record: OutputFile) -> bool:
         info = os.lstat(record.path)
     except OSError:
         return False
-    return stat_module.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) == (
-        record.device, record.inode, record.size, record.mtime_ns)
+    return stat_module.S_ISREG(info.st_mode) and is_recorded(info, record)
 
 
 @retry_when_busy

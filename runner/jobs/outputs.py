@@ -86,6 +86,13 @@ def open_output(engine: Engine, job: Job, fmt: str) -> tuple[BinaryIO, Path] | N
     return None if handle is None else (handle, path)
 
 
+def is_recorded(info: os.stat_result, record: OutputFile | None) -> bool:
+    """Whether the file of ``info`` (its device, inode, size in bytes, mtime in ns) is the one
+    ``record`` noted when it was written."""
+    return record is not None and (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) == (
+        record.device, record.inode, record.size, record.mtime_ns)
+
+
 def open_recorded(bind: Engine | Connection, job_id: str, path: Path) -> BinaryIO | None:
     """Open the output ``path`` of job ``job_id`` for reading if it is still the file recorded when
     it was written (see ``open_output``); None when it is gone. The caller closes the file.
@@ -103,9 +110,7 @@ def open_recorded(bind: Engine | Connection, job_id: str, path: Path) -> BinaryI
     except OSError as exc:
         log.warning("job %s: refusing to serve %s: %s", job_id, path, exc.strerror or exc)
         raise OutputChangedError(job_id, path) from None
-    expected = None if record is None else (record.device, record.inode, record.size, record.mtime_ns)
-    if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != expected or info.st_nlink != 1 \
-            or info.st_uid != os.geteuid():
+    if not is_recorded(info, record) or info.st_nlink != 1 or info.st_uid != os.geteuid():
         handle.close()
         log.warning("job %s: refusing to serve %s: it is not the file spoolscribe wrote", job_id, path)
         raise OutputChangedError(job_id, path)

@@ -4,11 +4,10 @@ themselves (edits, reverts, renames) are ``webui.rewrite``."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import JSON, Connection, insert, select, text
 from sqlalchemy.orm import Session
 
 from runner.core.schema import SegmentVersion, TranscriptSegment
@@ -46,8 +45,8 @@ def rebuild_index(connection: Connection) -> int:
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database cannot be read or written.
     """
-    jobs = connection.execute(text("SELECT id, outputs FROM jobs WHERE status = :status ORDER BY finished_at, id"),
-                              {"status": JobStatus.SUCCEEDED.value}).all()
+    jobs = connection.execute(text("SELECT id, outputs FROM jobs WHERE status = :status ORDER BY finished_at, id")
+                              .columns(outputs=JSON), {"status": JobStatus.SUCCEEDED.value}).all()
     edited: dict[str, dict[int, int]] = {}
     for job_id, number, version in connection.execute(text(
             'SELECT job_id, "index", MAX(version) FROM segment_versions GROUP BY job_id, "index"')):
@@ -66,9 +65,9 @@ def rebuild_index(connection: Connection) -> int:
     return count
 
 
-def _output_segments(connection: Connection, job_id: str, outputs: str | list | None) -> tuple[Segment, ...]:
+def _output_segments(connection: Connection, job_id: str, outputs: list[str] | None) -> tuple[Segment, ...]:
     """The segments of the job's JSON output if it is still the file written; empty otherwise."""
-    names = json.loads(outputs) if isinstance(outputs, str) else outputs or []
+    names = outputs or []
     path = next((Path(name) for name in names if Path(name).suffix == ".json"), None)
     if path is None:
         return ()
